@@ -1,0 +1,1 @@
+"""The inventory: certificates, private keys, locations, groups and policies."""

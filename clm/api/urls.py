@@ -1,0 +1,15 @@
+"""All API routes under /api/v1/. Each app adds its router here."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from clm.api import views
+
+router = DefaultRouter()
+router.register("jobs", views.JobViewSet, basename="job")
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    path("auth/token/", views.TokenApi.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,53 @@
+"""The Celery app. Queues: `default` (CA calls, jobs), `devices` (WinRM), and `gw.<name>` per external gateway."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init as worker_init_signal
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clm.settings")
+
+app = Celery("clm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+DEVICE_QUEUE = "devices"
+DEFAULT_QUEUE = "default"
+GATEWAY_QUEUE_PREFIX = "gw."
+
+
+def gateway_queue(gateway_name: str | None) -> str:
+    """The queue a device's jobs go to: its external gateway's own queue, else the integrated `devices` queue."""
+    if not gateway_name or gateway_name == "integrated-gateway":
+        return DEVICE_QUEUE
+    return f"{GATEWAY_QUEUE_PREFIX}{gateway_name}"
+
+
+def route_task(name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any) -> dict:
+    """Celery routing hook: an explicit `queue=` wins (device jobs pass their gateway's queue); tasks that declare
+    `device_task = True` default to the `devices` queue; everything else runs on `default`."""
+    if options.get("queue"):
+        return {"queue": options["queue"]}
+    if task is not None and getattr(task, "device_task", False):
+        return {"queue": DEVICE_QUEUE}
+    return {"queue": DEFAULT_QUEUE}
+
+
+@worker_process_init.connect
+def _reset_db_connections(**_: Any) -> None:
+    # A forked worker child must not reuse the parent's database socket.
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+
+
+@worker_init_signal.connect
+def _refuse_misconfigured_worker(**_: Any) -> None:
+    from clm.checks import run_startup_checks
+
+    run_startup_checks()

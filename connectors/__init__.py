@@ -1,0 +1,1 @@
+"""Application connectors: push and bind, rollback, sync status, push validation."""

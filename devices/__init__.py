@@ -1,0 +1,1 @@
+"""IIS servers, credentials, gateways, device validation and status log. `devices/iis/` talks WinRM."""

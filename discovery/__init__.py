@@ -1,0 +1,1 @@
+"""Discovery definitions, schedules, runs and ingestion."""

@@ -1,0 +1,1 @@
+"""CA accounts, CA clients and CSR generation."""

@@ -1,0 +1,1 @@
+"""Credential lists and external vault providers."""

@@ -1,0 +1,1 @@
+"""Work orders: approval policy, state machine, event log, scheduled implementation."""
