@@ -16,7 +16,8 @@ class RequestContext:
     tracking_id: str = ""
 
 
-_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("clm_request", default=RequestContext())
+_EMPTY = RequestContext()
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("clm_request", default=_EMPTY)
 
 
 def current() -> RequestContext:

@@ -24,7 +24,9 @@ class AuditEventFilterSet(django_filters.FilterSet):
 
     def search(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         return queryset.filter(
-            Q(summary__icontains=value) | Q(actor_name__icontains=value) | Q(action__icontains=value)
+            Q(summary__icontains=value)
+            | Q(actor_name__icontains=value)
+            | Q(action__icontains=value)
             | Q(tracking_id=value)
         )
 

@@ -73,8 +73,9 @@ NAVIGATION: tuple[NavSection, ...] = (
         (
             NavItem("General", "connectors:general_settings", "settings-general", "[push]", ("administrator",)),
             NavItem("CA Accounts", "enrollment:ca_account_list", "settings-ca-accounts", "[enrollment]"),
-            NavItem("Credential List", "vaults:credential_list", "settings-credentials", "[onboarding]",
-                    ("administrator",)),
+            NavItem(
+                "Credential List", "vaults:credential_list", "settings-credentials", "[onboarding]", ("administrator",)
+            ),
             NavItem("Vaults", "vaults:vault_list", "settings-vaults", "a later vault issue", ("administrator",)),
             NavItem("Gateways", "devices:gateway_list", "settings-gateways", "[onboarding]", ("administrator",)),
             NavItem("Users", "user_list", "settings-users", "", ("administrator",)),

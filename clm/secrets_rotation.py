@@ -27,6 +27,9 @@ def rotate_all_secrets() -> dict[str, int]:
                     batch = [(rotate_token(token), key) for key, token in rows[start : start + BATCH]]
                     cursor.executemany(f"UPDATE {table} SET {column} = %s WHERE {pk} = %s", batch)  # noqa: S608
                     counts[name] += len(batch)
-        audit_record(actor=None, action="secrets.rotated",
-                     summary=f"{sum(counts.values())} secret(s) re-encrypted under the newest key")
+        audit_record(
+            actor=None,
+            action="secrets.rotated",
+            summary=f"{sum(counts.values())} secret(s) re-encrypted under the newest key",
+        )
     return counts

@@ -19,8 +19,23 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "kind", "state", "queue", "params", "progress", "message", "result", "error", "attempts",
-                  "worker", "created_by", "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "queue",
+            "params",
+            "progress",
+            "message",
+            "result",
+            "error",
+            "attempts",
+            "worker",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 
@@ -36,6 +51,16 @@ class JobCreatedSerializer(serializers.Serializer):
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["id", "at", "actor_name", "action", "object_type", "object_id", "summary", "source_ip",
-                  "request_id", "tracking_id"]
+        fields = [
+            "id",
+            "at",
+            "actor_name",
+            "action",
+            "object_type",
+            "object_id",
+            "summary",
+            "source_ip",
+            "request_id",
+            "tracking_id",
+        ]
         read_only_fields = fields

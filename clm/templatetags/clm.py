@@ -58,5 +58,6 @@ def when(value: datetime | None) -> str:
     local = timezone.localtime(value)
     now = timezone.now()
     relative = f"in {timeuntil(value, now)}" if value > now else f"{timesince(value, now)} ago"
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), relative,
-                       local.strftime("%Y-%m-%d %H:%M"))
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), relative, local.strftime("%Y-%m-%d %H:%M")
+    )

@@ -16,8 +16,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--role", action="append", default=[], choices=[r.value for r in Role],
-                            help="A role to hold; repeat for several. The user's roles become exactly these.")
+        parser.add_argument(
+            "--role",
+            action="append",
+            default=[],
+            choices=[r.value for r in Role],
+            help="A role to hold; repeat for several. The user's roles become exactly these.",
+        )
         parser.add_argument("--password-stdin", action="store_true", help="Read the password from standard input.")
         parser.add_argument("--email", default="")
 
@@ -28,8 +33,9 @@ class Command(BaseCommand):
             if not password:
                 raise CommandError("--password-stdin given but standard input held no password.")
         try:
-            result = user_upsert(username=options["username"], roles=options["role"], password=password,
-                                 email=options["email"])
+            result = user_upsert(
+                username=options["username"], roles=options["role"], password=password, email=options["email"]
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         verb = "created" if result.created else "updated"

@@ -45,8 +45,10 @@ class Command(BaseCommand):
         password = os.environ.get("CLM_ADMIN_PASSWORD") or None
         result = user_upsert(username=username, roles=[Role.ADMINISTRATOR], password=password)
         if result.generated_password:
-            self.say(f"Demo administrator: user name {username!r}, password {result.generated_password!r} "
-                     "(shown once; set CLM_ADMIN_PASSWORD to choose it).")
+            self.say(
+                f"Demo administrator: user name {username!r}, password {result.generated_password!r} "
+                "(shown once; set CLM_ADMIN_PASSWORD to choose it)."
+            )
         elif password:
             self.say(f"Demo administrator: user name {username!r}, password from CLM_ADMIN_PASSWORD.")
         else:
@@ -58,16 +60,49 @@ class Command(BaseCommand):
         if settings.DEBUG:
             web = [python, "manage.py", "runserver", "--noreload", bind]
         else:
-            web = [python, "-m", "gunicorn", "clm.wsgi:application", "--bind", bind, "--workers", "3",
-                   "--access-logfile", "-"]
+            web = [
+                python,
+                "-m",
+                "gunicorn",
+                "clm.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                "3",
+                "--access-logfile",
+                "-",
+            ]
         celery = [python, "-m", "celery", "-A", "clm"]
         return [
             *extra_processes(),
             ProcessSpec("web", web),
-            ProcessSpec("worker", [*celery, "worker", "-Q", "default,devices", "--concurrency",
-                                   str(options["concurrency"]), "--loglevel", "INFO", "-n", "portal@%h"]),
-            ProcessSpec("beat", [*celery, "beat", "--loglevel", "INFO", "--pidfile=", "-s",
-                                 str(settings.DATA_DIR / "celerybeat-schedule")]),
+            ProcessSpec(
+                "worker",
+                [
+                    *celery,
+                    "worker",
+                    "-Q",
+                    "default,devices",
+                    "--concurrency",
+                    str(options["concurrency"]),
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    "portal@%h",
+                ],
+            ),
+            ProcessSpec(
+                "beat",
+                [
+                    *celery,
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--pidfile=",
+                    "-s",
+                    str(settings.DATA_DIR / "celerybeat-schedule"),
+                ],
+            ),
         ]
 
     def supervise(self, specs: list[ProcessSpec], options: dict[str, Any]) -> None:

@@ -1,0 +1,164 @@
+"""The inventory: certificates, their private keys, groups and the policies groups apply.
+
+Where a certificate was found (locations, bindings) is added by the discovery issue; work orders and connectors
+point at `Certificate`.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from certificates.choices import CertificateSource, CertificateStatus, HashFunction, KeyLocation, KeyType
+from clm.crypto import EncryptedBinaryField
+
+
+def _default_key_types() -> list[str]:
+    return ["rsa", "ec"]
+
+
+def _default_rsa_sizes() -> list[int]:
+    return [2048, 3072, 4096]
+
+
+def _default_ec_curves() -> list[str]:
+    return ["P-256", "P-384"]
+
+
+def _default_hashes() -> list[str]:
+    return ["sha256", "sha384", "sha512"]
+
+
+class Policy(models.Model):
+    """Rules a certificate group applies: allowed key types and sizes, hash functions, maximum validity, the CSR
+    defaults that pre-fill enrollment (O, OU, L, ST, C) and how many approval levels its work orders need (0-2)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, max_length=2000)
+    allowed_key_types = models.JSONField(default=_default_key_types)
+    allowed_rsa_sizes = models.JSONField(default=_default_rsa_sizes)
+    allowed_ec_curves = models.JSONField(default=_default_ec_curves)
+    allowed_hashes = models.JSONField(default=_default_hashes)
+    max_validity_days = models.PositiveIntegerField(default=397, validators=[MinValueValidator(1)])
+    default_key_type = models.CharField(max_length=10, choices=KeyType.choices, default=KeyType.RSA)
+    default_key_size = models.PositiveIntegerField(default=2048)
+    default_hash = models.CharField(max_length=10, choices=HashFunction.choices, default=HashFunction.SHA256)
+    organization = models.CharField(max_length=64, blank=True)
+    organizational_unit = models.CharField(max_length=64, blank=True)
+    locality = models.CharField(max_length=128, blank=True)
+    state = models.CharField(max_length=128, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    approval_levels = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(2)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CertificateGroup(models.Model):
+    """A set of certificates that share a policy, access rules and automation switches. Exactly one group is the
+    default; wherever an API request takes `group`, null means the default group."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True, max_length=2000)
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.PROTECT, related_name="groups")
+    is_default = models.BooleanField(default=False)
+    renew_automatically = models.BooleanField(default=False)
+    regenerate_automatically = models.BooleanField(default=False)
+    push_automatically = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="one_default_certificate_group",
+                violation_error_message="Only one certificate group can be the default.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Certificate(models.Model):
+    """One X.509 certificate, deduplicated by its SHA-256 fingerprint, with its parsed fields.
+
+    `status` is the reference's inventory status (Managed / Monitored). `parent` is the certificate this one renewed
+    or replaced. `attributes` holds custom key/values (filterable in the inventory).
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True, help_text="SHA-256 fingerprint, lower-case hex.")
+    thumbprint = models.CharField(max_length=40, db_index=True, help_text="SHA-1 thumbprint, upper-case hex.")
+    der = models.BinaryField()
+    common_name = models.CharField(max_length=255, blank=True, db_index=True)
+    subject = models.TextField(blank=True)
+    issuer = models.TextField(blank=True)
+    issuer_common_name = models.CharField(max_length=255, blank=True)
+    serial = models.CharField(max_length=64, help_text="Serial number, upper-case hex.")
+    sans = models.JSONField(default=dict, blank=True, help_text='{"dns": [], "ip": [], "email": [], "uri": []}')
+    key_type = models.CharField(max_length=10, choices=KeyType.choices)
+    key_size = models.PositiveIntegerField()
+    signature_hash = models.CharField(max_length=16, blank=True)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(db_index=True)
+    is_ca = models.BooleanField(default=False)
+    self_signed = models.BooleanField(default=False)
+    extended_key_usage = models.JSONField(default=list, blank=True, help_text="EKU names, e.g. serverAuth.")
+    is_client = models.BooleanField(default=False, help_text="clientAuth-only EKU: listed under Inventory > Client.")
+    status = models.CharField(
+        max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.MONITORED, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=CertificateSource.choices, default=CertificateSource.DISCOVERED)
+    group = models.ForeignKey(
+        CertificateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
+    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    attributes = models.JSONField(default=dict, blank=True)
+    chain_pem = models.TextField(blank=True, help_text="Issuer certificates (PEM), leaf excluded, nearest first.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "not_after"]),
+            models.Index(fields=["group", "not_after"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.common_name or self.subject} ({self.thumbprint[:8]})"
+
+
+class PrivateKey(models.Model):
+    """A private key: encrypted PKCS#8 in the portal, a handle on an HSM, or "held on the endpoint".
+
+    A key generated for a CSR exists before its certificate; `certificate` is set when the issued certificate
+    arrives. Reading the PKCS#8 (a download) must write an audit event.
+    """
+
+    certificate = models.OneToOneField(
+        Certificate, null=True, blank=True, on_delete=models.CASCADE, related_name="private_key"
+    )
+    location = models.CharField(max_length=16, choices=KeyLocation.choices, default=KeyLocation.PORTAL)
+    key_type = models.CharField(max_length=10, choices=KeyType.choices)
+    key_size = models.PositiveIntegerField()
+    pkcs8 = EncryptedBinaryField(null=True, blank=True, help_text="DER PKCS#8, encrypted at rest.")
+    hsm_handle = models.CharField(max_length=255, blank=True)
+    public_key_sha256 = models.CharField(
+        max_length=64, db_index=True, help_text="SHA-256 of the SubjectPublicKeyInfo DER: matches key to cert."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.key_type.upper()} {self.key_size} key ({self.location})"
