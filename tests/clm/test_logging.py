@@ -50,3 +50,13 @@ def test_a_secret_read_from_an_encrypted_field_is_masked(db: Any, caplog: Any) -
     with caplog.at_level(logging.INFO):
         logging.getLogger("clm.test").info("value was %s (key %s)", CANARY + "-field", key.pk)
     assert CANARY + "-field" not in caplog.text
+
+
+def test_every_request_gets_a_request_id_in_its_logs_and_response(client: Any, requester: Any, caplog: Any) -> None:
+    from tests.fixtures.users import PASSWORD
+
+    with caplog.at_level(logging.INFO):
+        response = client.post("/api/v1/auth/token/", {"username": requester.username, "password": PASSWORD})
+    request_id = response["X-Request-ID"]
+    assert len(request_id) == 16
+    assert any(getattr(r, "request_id", None) == request_id for r in caplog.records)
