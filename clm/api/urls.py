@@ -12,4 +12,5 @@ router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
     path("", include(router.urls)),
+    path("", include("connectors.api.urls")),
 ]
