@@ -23,6 +23,7 @@ import socket
 import ssl
 import struct
 import tempfile
+from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -246,9 +247,10 @@ class WinRMListener:
         return len(self.service.shells)
 
     @property
-    def stats(self) -> dict[str, int]:
-        """Requests served, by WS-Management action name, plus 'http' for every HTTP request read."""
-        return dict(self.service.stats)
+    def stats(self) -> Counter[str]:
+        """Counters: requests by WS-Management action name; 'http' (HTTP requests read), 'connections' (accepted TCP
+        connections), 'encrypted' / 'plaintext' (SOAP bodies by how they arrived)."""
+        return Counter(self.service.stats)
 
     # -- connections ----------------------------------------------------------------------------------------------
 
@@ -268,6 +270,7 @@ class WinRMListener:
                 _reset(sock)
                 writer.transport.abort()
                 return
+            self.service.stats["connections"] += 1
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if tls:
@@ -423,6 +426,7 @@ class WinRMListener:
             if not tls and not self.config.allow_unencrypted:
                 return HttpResponse(500, headers=extra)
             plain = request.body
+        self.service.stats["encrypted" if encrypted else "plaintext"] += 1
         if len(plain) > self.config.max_envelope_kb * 1024:
             return HttpResponse(413, headers=extra)
 
