@@ -277,7 +277,7 @@ def list_files(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
                     "name": item.path.rsplit("\\", 1)[-1],
                     "size": len(item.content),
                     "modified": item.modified,
-                    "sha256": hashlib.sha256(item.content).hexdigest(),
+                    "sha256": None if too_large else hashlib.sha256(item.content).hexdigest(),
                     "content_b64": None if too_large else base64.b64encode(item.content).decode("ascii"),
                     "skipped": "too_large" if too_large else None,
                 }
