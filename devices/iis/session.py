@@ -21,6 +21,7 @@ import base64
 import html
 import json
 import logging
+import math
 import os
 import re
 import ssl
@@ -264,7 +265,7 @@ class IISSession:
         shell, self._shell = self._shell, None
         if shell is not None and self._wsman is not None:
             try:
-                self._wsman.transport.read_timeout = max(0.5, min(self.endpoint.timeout, grace))
+                self._wsman.transport.read_timeout = _whole_seconds(min(self.endpoint.timeout, grace))
                 shell.close()
             except Exception as exc:
                 log.info("closing the WinRM shell on %s failed: %s", self.endpoint.host, type(exc).__name__)
@@ -327,7 +328,7 @@ class IISSession:
         if remaining <= 0:
             raise Timeout(f"no answer within {self.endpoint.timeout:g} s", host=self.endpoint.host)
         assert self._wsman is not None
-        self._wsman.transport.read_timeout = max(0.5, min(self._operation_timeout() + 5, remaining))
+        self._wsman.transport.read_timeout = _whole_seconds(min(self._operation_timeout() + 5, remaining))
 
     # -- operations -----------------------------------------------------------------------------------------------
 
@@ -380,6 +381,7 @@ class IISSession:
             if fault.code != FAULT_SHELL_NOT_FOUND:
                 raise
             # The host dropped the shell (restart, idle timeout); nothing ran yet, so a new shell is safe.
+            assert self._wsman is not None
             self._shell = WinRS(self._wsman)
             self._set_read_timeout(deadline)
             self._shell.open()
@@ -434,6 +436,11 @@ class IISSession:
         if isinstance(exc, WinRMError | requests.exceptions.RequestException | ValueError):
             return ProtocolError(f"{op}: {_short(exc)}", host=host)
         return ProtocolError(f"{op}: unexpected {type(exc).__name__}: {_short(exc)}", host=host)
+
+
+def _whole_seconds(seconds: float) -> int:
+    """pypsrp takes its read timeout in whole seconds; round up so a deadline is never cut short."""
+    return max(1, math.ceil(seconds))
 
 
 def _short(exc: BaseException) -> str:

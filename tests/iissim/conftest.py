@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,6 @@ def issue_server_cert(
     *,
     dns: tuple[str, ...] = ("localhost",),
     ips: tuple[str, ...] = ("127.0.0.1",),
-    algorithm: hashes.HashAlgorithm | None = None,
 ) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
@@ -95,7 +94,7 @@ def issue_server_cert(
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, algorithm or hashes.SHA256())
+        .sign(ca_key, hashes.SHA256())
     )
     pem = cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(
@@ -104,9 +103,7 @@ def issue_server_cert(
     return pem, key_pem
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("winrm-pki")
+def build_pki(directory: Path) -> Pki:
     ca, ca_key = make_ca("Thumbprint Test Lab CA")
     other, _ = make_ca("Somebody Else's CA")
     cert_pem, key_pem = issue_server_cert(ca, ca_key)
@@ -116,6 +113,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     other_file = directory / "other-ca.pem"
     other_file.write_bytes(other.public_bytes(serialization.Encoding.PEM))
     return Pki(ca_pem=ca_pem, ca_file=ca_file, cert_pem=cert_pem, key_pem=key_pem, other_ca_file=other_file)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return build_pki(tmp_path_factory.mktemp("winrm-pki"))
 
 
 # -- the faked host -------------------------------------------------------------------------------------------------
@@ -252,9 +254,9 @@ class RunningEndpoint:
 StartEndpoint = Callable[..., RunningEndpoint]
 
 
-@pytest.fixture
-def winrm_endpoint(pki: Pki) -> Iterator[StartEndpoint]:
-    """`winrm_endpoint(**config_overrides)` starts a WinRM endpoint serving a FakeHost; stopped after the test."""
+@contextmanager
+def endpoint_factory(pki: Pki) -> Iterator[StartEndpoint]:
+    """Yields `start(**config_overrides)`, which starts a WinRM endpoint serving a FakeHost; all stop on exit."""
     with ExitStack() as stack:
 
         def start(**overrides: Any) -> RunningEndpoint:
@@ -263,4 +265,11 @@ def winrm_endpoint(pki: Pki) -> Iterator[StartEndpoint]:
             listener = stack.enter_context(serve_in_thread(base_config(pki, **overrides), host, faults))
             return RunningEndpoint(listener=listener, host=host, faults=faults)
 
+        yield start
+
+
+@pytest.fixture
+def winrm_endpoint(pki: Pki) -> Iterator[StartEndpoint]:
+    """`winrm_endpoint(**config_overrides)` starts a WinRM endpoint serving a FakeHost; stopped after the test."""
+    with endpoint_factory(pki) as start:
         yield start
