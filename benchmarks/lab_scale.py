@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iissim.lab import Lab, allocate_network  # noqa: E402
-from iissim.labgen import generate_lab  # noqa: E402
-from iissim.tls import handshake  # noqa: E402
+from iissim.lab import Lab, allocate_network
+from iissim.labgen import generate_lab
+from iissim.tls import handshake
 
 
 def rss_mb() -> float:
@@ -31,7 +31,7 @@ def rss_mb() -> float:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
