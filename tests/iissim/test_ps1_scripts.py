@@ -100,4 +100,4 @@ def test_the_wrappers_send_the_script_file_unchanged_and_values_only_as_params(o
     assert any(CANARY in value for value in _strings(params))
     body = (OPS_DIR / f"{op}.ps1").read_text(encoding="utf-8")
     assert script.startswith("param($Params)")
-    assert body.split("param($Params)", 1)[1].strip() in script
+    assert body.split("param($Params)", 1)[1].strip() in script.replace("\r\n", "\n")
