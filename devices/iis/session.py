@@ -426,6 +426,9 @@ class IISSession:
             return Unreachable(f"{op}: connection failed or lost: {_short(exc)}", host=host)
         if isinstance(exc, AuthenticationError | spnego.exceptions.SpnegoError):
             return AuthFailed("authentication failed", host=host)
+        if isinstance(exc, ImportError):
+            # pyspnego needs the gssapi package (and a Kerberos configuration) for Kerberos.
+            return AuthFailed(f"{self.endpoint.auth} authentication is not available here: {_short(exc)}", host=host)
         if isinstance(exc, WSManFaultError):
             if exc.code == FAULT_TIMED_OUT:
                 return Timeout(f"{op}: the WinRM service timed out", host=host)

@@ -369,3 +369,9 @@ def test_the_bootstrap_fits_the_command_line_and_defines_the_script_helpers() ->
     assert len(" ".join(("powershell.exe", *arguments))) < 8191 - 1000  # room to spare under cmd.exe's limit
     compact = base64.b64decode(arguments[-1]).decode("utf-16-le")
     assert not any(line.lstrip().startswith("#") for line in compact.splitlines())
+
+
+def test_kerberos_without_its_libraries_is_auth_failed_not_a_crash(winrm_endpoint: StartEndpoint, pki: Pki) -> None:
+    running = winrm_endpoint(auth_methods=("negotiate", "ntlm", "kerberos"))
+    with pytest.raises(AuthFailed):
+        IISSession(endpoint_for(running, pki, auth="kerberos")).open()
