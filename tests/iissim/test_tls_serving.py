@@ -8,7 +8,7 @@ import ssl
 from iissim.control import ControlClient
 from iissim.lab import Lab
 from iissim.model.state import thumbprint_of
-from tests.iissim.labtools import b64, demo_lab, ok, served
+from tests.iissim.labtools import b64, demo_lab, ok, served, shared_ca
 
 __all__ = ["demo_lab"]
 
@@ -114,3 +114,44 @@ def test_the_wildcard_host_binding_matches_one_label(demo_lab: Lab) -> None:
     assert where is not None
     assert _get(*where, "x.apps.lab.test", "/", tls_sni="x.apps.lab.test")[0] == 404  # routed to Apps (no files)
     assert _get(*where, "a.b.apps.lab.test", "/", tls_sni="a.b.apps.lab.test")[0] == 404
+
+
+def test_the_central_certificate_store_serves_host_and_wildcard_files() -> None:
+    ca = shared_ca()
+    exact = ca.issue(common_name="ccs.test", key_type="ec256")
+    wildcard = ca.issue(common_name="*.ccs.test", key_type="ec256")
+    spec = {
+        "hosts": [
+            {
+                "name": "CCS1",
+                "address": "127.0.0.1",
+                "build": 20348,
+                "ccs": {"path": "C:\\ccs", "password": "ccs-pw"},
+                "sites": [
+                    {
+                        "id": 1,
+                        "name": "S",
+                        "bindings": [{"protocol": "https", "info": "*:443:ccs.test", "ssl_flags": 3}],
+                    }
+                ],
+                "files": [
+                    {"path": "C:\\ccs\\ccs.test.pfx", "base64": b64(exact.pfx("ccs-pw", "aes256"))},
+                    {"path": "C:\\ccs\\_.ccs.test.pfx", "base64": b64(wildcard.pfx("ccs-pw", "aes256"))},
+                ],
+            }
+        ]
+    }
+    with Lab(spec, relocate_to="auto", serve_winrm=False) as lab:
+        assert ("ccs", "443") in lab.host("CCS1").state.http_sys
+        assert served(lab, "CCS1", 443, "ccs.test")["thumbprint"] == thumbprint_of(exact.der)
+        assert served(lab, "CCS1", 443, "www.ccs.test")["thumbprint"] == thumbprint_of(wildcard.der)
+        assert served(lab, "CCS1", 443, "other.test")["code"] == "tls_handshake_failed"
+
+
+def test_a_binding_whose_certificate_is_not_in_its_store_fails_the_handshake(demo_lab: Lab) -> None:
+    host = demo_lab.host("IIS2019")
+    with host.lock:
+        entry = host.state.http_sys[("hostnameport", "blog.lab.test:443")]
+        entry.certificate_store = "WebHosting"  # the certificate lives in My (iis-peers.md §6 item 9)
+    assert served(demo_lab, "IIS2019", 443, "blog.lab.test")["code"] == "tls_handshake_failed"
+    assert served(demo_lab, "IIS2019", 443, "shop.lab.test")["subject"] == "CN=shop.lab.test"
