@@ -51,3 +51,18 @@ def _refuse_misconfigured_worker(**_: Any) -> None:
     from clm.checks import run_startup_checks
 
     run_startup_checks()
+
+
+def device_task(*, name: str, **options: Any) -> Any:
+    """Decorator for tasks that talk to devices: routed to the `devices` queue unless the caller passes its gateway's
+    queue, acknowledged late, re-queued when the worker dies, and bounded by the device time limits."""
+    from django.conf import settings
+
+    defaults: dict[str, Any] = {
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "soft_time_limit": settings.CLM_DEVICE_TASK_SOFT_TIME_LIMIT,
+        "time_limit": settings.CLM_DEVICE_TASK_TIME_LIMIT,
+        "device_task": True,
+    }
+    return app.task(name=name, **{**defaults, **options})

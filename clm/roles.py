@@ -20,7 +20,7 @@ def user_roles(user: AbstractBaseUser | AnonymousUser | None) -> set[str]:
         cached = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
         if getattr(user, "is_superuser", False):
             cached.add(Role.ADMINISTRATOR)
-        user._clm_roles = cached  # type: ignore[union-attr]
+        user._clm_roles = cached  # type: ignore[attr-defined]
     return cached
 
 

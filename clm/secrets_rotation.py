@@ -16,7 +16,8 @@ def rotate_all_secrets() -> dict[str, int]:
     quote = connection.ops.quote_name
     with transaction.atomic():
         for model, field in encrypted_fields():
-            table, column, pk = quote(model._meta.db_table), quote(field.column), quote(model._meta.pk.column)
+            table, column = quote(model._meta.db_table), quote(str(field.column))
+            pk = quote(str(model._meta.pk.column))
             name = f"{model._meta.label}.{field.name}"
             counts[name] = 0
             with connection.cursor() as cursor:

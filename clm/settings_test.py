@@ -28,19 +28,23 @@ else:
 from clm.settings import *  # noqa: E402,F403
 from clm.settings import DATABASES, LOGGING  # noqa: E402
 
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"].setdefault("TEST", {})
+_db: dict = dict(DATABASES["default"])
+DATABASES["default"] = _db  # type: ignore[assignment]
+_logging: dict = LOGGING
+
+_db["CONN_MAX_AGE"] = 0
+_db.setdefault("TEST", {})
 # Lets several checkouts (or xdist workers) share one PostgreSQL server without clobbering each other's database.
 if os.environ.get("CLM_TEST_DB_NAME"):
-    DATABASES["default"]["TEST"]["NAME"] = os.environ["CLM_TEST_DB_NAME"]
+    _db["TEST"]["NAME"] = os.environ["CLM_TEST_DB_NAME"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
-LOGGING["root"]["level"] = "INFO"
+_logging["root"]["level"] = "INFO"
 LOG_FORMAT = "text"
-LOGGING["handlers"]["console"]["formatter"] = "text"
+_logging["handlers"]["console"]["formatter"] = "text"
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["*"]

@@ -44,7 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     broker, _ = broker_ok(timeout=1.0)
     context = {
         "health": {"database": db, "broker": broker},
-        "recent_jobs": Job.objects.filter(created_by=request.user)[:5],
+        "recent_jobs": Job.objects.filter(created_by_id=request.user.pk)[:5],
         "recent_audit": AuditEvent.objects.all()[:8] if has_role(request.user, "auditor") else [],
         "jobs_running": Job.objects.filter(state__in=[JobState.QUEUED, JobState.RUNNING]).count(),
     }

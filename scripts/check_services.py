@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.services import broker_url, database_url, missing_services  # noqa: E402
+from tests.services import broker_url, database_url, missing_services
 
 missing = missing_services()
 ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

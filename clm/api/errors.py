@@ -16,7 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class ApplicationError(Exception):
     """A domain rule refused the request (400 unless `status_code` says otherwise)."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, status_code: int | None = None):
         super().__init__(message)
@@ -29,7 +29,7 @@ class ApplicationError(Exception):
 class Conflict(ApplicationError):
     """The object is not in a state that allows this action (409)."""
 
-    status_code = status.HTTP_409_CONFLICT
+    status_code: int = status.HTTP_409_CONFLICT
 
 
 def _flatten(detail: Any) -> list[str]:

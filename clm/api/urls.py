@@ -18,4 +18,5 @@ urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
     path("", include("enrollment.api.urls")),
     path("", include(router.urls)),
+    path("", include("connectors.api.urls")),
 ]

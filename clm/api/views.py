@@ -37,7 +37,10 @@ class TokenApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_scope = "token"
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # A wrong password answers 401 with a challenge, as the other endpoints do.
+        return "Token"
 
     @extend_schema(request=TokenRequestSerializer, responses=TokenSerializer)
     def post(self, request: Request) -> Response:
@@ -62,7 +65,7 @@ class JobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gene
         queryset = Job.objects.select_related("created_by")
         if has_role(self.request.user, "auditor"):
             return queryset
-        return queryset.filter(created_by=self.request.user)
+        return queryset.filter(created_by_id=self.request.user.pk)
 
     @extend_schema(request=SelftestRequestSerializer, responses={202: JobCreatedSerializer})
     @action(detail=False, methods=["post"], permission_classes=[IsAdministrator])

@@ -105,6 +105,12 @@ class Command(BaseCommand):
             ),
         ]
 
+    def broker_flags(self) -> list[str]:
+        # The file-system transport has no fanout exchange: gossip, mingle and heartbeats would only warn.
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            return ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        return []
+
     def supervise(self, specs: list[ProcessSpec], options: dict[str, Any]) -> None:
         children: list[tuple[ProcessSpec, subprocess.Popen[bytes]]] = []
         stopping = False
