@@ -11,10 +11,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certificates.choices import KeyLocation
 from certificates.models import Certificate, PrivateKey
+from certificates.pkcs12 import Pkcs12Encryption, build_pfx, load_private_key
 from clm.api.errors import ApplicationError
 from clm.audit import audit_record
 from clm.choices import Role
@@ -68,7 +68,8 @@ def can_download_private_key(user: Any, certificate: Certificate) -> bool:
 
 
 def certificate_export_pfx(*, certificate: Certificate, password: str, user: Any) -> Export:
-    """The certificate, its chain and its portal-held private key as PKCS#12 (AES-256, PBKDF2) under `password`.
+    """The certificate, its chain and its portal-held private key as PKCS#12 (AES-256, PBKDF2-SHA256) under
+    `password`.
     Writes a `certificate.private_key_download` audit event (with the enrollment's tracking id)."""
     if not can_download_private_key(user, certificate):
         raise ApplicationError("Your role does not allow downloading private keys.", status_code=403)
@@ -84,14 +85,13 @@ def certificate_export_pfx(*, certificate: Certificate, password: str, user: Any
             errors={"format": ["PFX needs the private key; download PEM or DER instead."]},
         )
     register_secret(password)
-    key = serialization.load_der_private_key(bytes(key_row.pkcs8 or b""), password=None)
-    leaf = x509.load_der_x509_certificate(bytes(certificate.der))
-    content = pkcs12.serialize_key_and_certificates(
-        name=(certificate.common_name or certificate.thumbprint).encode("utf-8"),
-        key=key,  # type: ignore[arg-type]
-        cert=leaf,
-        cas=chain_certificates(certificate) or None,
-        encryption_algorithm=serialization.BestAvailableEncryption(password.encode("utf-8")),
+    content = build_pfx(
+        key=load_private_key(bytes(key_row.pkcs8 or b"")),
+        certificate=x509.load_der_x509_certificate(bytes(certificate.der)),
+        chain=chain_certificates(certificate),
+        password=password,
+        algorithm=Pkcs12Encryption.AES256_SHA256,
+        friendly_name=certificate.common_name or certificate.thumbprint,
     )
     enrollment = certificate.enrollments.order_by("-pk").first()
     audit_record(
