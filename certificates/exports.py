@@ -82,7 +82,7 @@ def certificate_export_pfx(*, certificate: Certificate, password: str, user: Any
     if key_row is None:
         raise ApplicationError(
             "The portal does not hold this certificate's private key.",
-            errors={"format": ["PFX needs the private key; download PEM or DER instead."]},
+            errors={"type": ["PFX needs the private key; download PEM or DER instead."]},
         )
     register_secret(password)
     content = build_pfx(

@@ -189,7 +189,8 @@ class RevokeSerializer(serializers.Serializer):
 
 
 class DownloadSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(
+    # "type", not "format": DRF reserves ?format= for choosing a renderer.
+    type = serializers.ChoiceField(
         choices=[("pem", "PEM"), ("chain", "PEM with chain"), ("der", "DER"), ("pfx", "PFX")]
     )
     password = serializers.CharField(

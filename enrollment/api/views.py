@@ -91,23 +91,23 @@ class CAAccountViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewset
 
 
 class CertificateDownloadApi(APIView):
-    """A certificate as PEM, PEM with its chain, DER (GET `?format=`), or PFX with its private key (POST with a
+    """A certificate as PEM, PEM with its chain, DER (GET `?type=`), or PFX with its private key (POST with a
     password; writes an audit event)."""
 
     permission_classes = [AnyRoleWrites]
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["pem", "chain", "der"])],
+        parameters=[OpenApiParameter("type", str, enum=["pem", "chain", "der"])],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         certificate = get_object_or_404(Certificate, pk=pk)
-        data = DownloadSerializer(data={"format": request.query_params.get("format", "pem")})
+        data = DownloadSerializer(data={"type": request.query_params.get("type", "pem")})
         data.is_valid(raise_exception=True)
-        fmt = data.validated_data["format"]
+        fmt = data.validated_data["type"]
         if fmt == "pfx":
             return Response(
-                {"detail": "A PFX is downloaded with POST and a password.", "errors": {"format": ["Use POST."]}},
+                {"detail": "A PFX is downloaded with POST and a password.", "errors": {"type": ["Use POST."]}},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         if fmt == "der":
@@ -119,8 +119,10 @@ class CertificateDownloadApi(APIView):
         certificate = get_object_or_404(Certificate, pk=pk)
         data = DownloadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["format"] != "pfx":
-            return self.get(request, pk)
+        fmt = data.validated_data["type"]
+        if fmt != "pfx":
+            export = certificate_export_der(certificate=certificate) if fmt == "der" else None
+            return _file(export or certificate_export_pem(certificate=certificate, with_chain=fmt == "chain"))
         export = certificate_export_pfx(
             certificate=certificate, password=data.validated_data["password"], user=request.user
         )

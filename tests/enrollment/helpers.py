@@ -52,3 +52,36 @@ def enrollment_payload(account: CAAccount, **overrides: Any) -> dict[str, Any]:
 
 def openssl(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run([OPENSSL, *args], capture_output=True, text=True, cwd=cwd, check=check, timeout=60)
+
+
+def drive_to_implemented(api: Any, order_id: int, requester: Any, approvers: list[Any], implementer: Any) -> None:
+    """Submit, approve at both levels and implement an order through the API (the Celery message is left to the
+    caller: a real worker, or `execute_now`)."""
+    steps = [(requester, "submit", {"comment": "please"})]
+    steps += [(a, "approve", {"comment": f"ok from {a.username}"}) for a in approvers]
+    steps += [(implementer, "implement", {"comment": "go", "schedule_at": None})]
+    for user, verb, body in steps:
+        response = api(user).post(f"/api/v1/work-orders/{order_id}/{verb}/", body, format="json")
+        assert response.status_code == 200, (verb, response.json())
+
+
+def execute_now(order_id: int) -> str:
+    """Run the order's execution in this process, as the worker would (attempt = the next one)."""
+    from workorders.models import WorkOrder
+    from workorders.services import workorder_execute
+
+    order = WorkOrder.objects.get(pk=order_id)
+    return workorder_execute(work_order_id=order_id, attempt=order.attempts + 1).status
+
+
+def issue(api: Any, payload: dict[str, Any], requester: Any, approvers: list[Any], implementer: Any) -> dict:
+    """Enroll through the API and carry the order to completed in this process; returns the enrollment JSON."""
+    from unittest import mock
+
+    created = api(requester).post("/api/v1/enrollments/", payload, format="json")
+    assert created.status_code == 201, created.json()
+    order_id = created.json()["work_order"]
+    with mock.patch("workorders.tasks.workorder_execute_task.apply_async"):
+        drive_to_implemented(api, order_id, requester, approvers, implementer)
+    assert execute_now(order_id) == "completed"
+    return api(requester).get(f"/api/v1/enrollments/{created.json()['id']}/").json()
