@@ -199,6 +199,7 @@ def test_the_holistic_view_of_an_issued_certificate(
         'data-testid="revoke"',
         "CHG-H",
         "No application connectors",
+        "&lt; 90 days",  # the expiry badge of a 90-day certificate
     ):
         assert text in html, text
     as_auditor = signed_in(auditor).get(f"/certificates/{cert_id}/").content.decode()
