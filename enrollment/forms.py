@@ -84,11 +84,11 @@ class EnrollmentForm(forms.Form):
     )
     regenerate_automatically = forms.BooleanField(required=False, label="Regenerate Automatically")
     regenerate_days_before = forms.IntegerField(
-        min_value=1, max_value=120, initial=30, label="Start Regenerating (days before expiry)"
+        required=False, min_value=1, max_value=120, initial=30, label="Start Regenerating (days before expiry)"
     )
     reenroll_automatically = forms.BooleanField(required=False, label="Re-enroll Automatically")
     reenroll_days_before = forms.IntegerField(
-        min_value=1, max_value=120, initial=30, label="Start Re-enrolling (days before expiry)"
+        required=False, min_value=1, max_value=120, initial=30, label="Start Re-enrolling (days before expiry)"
     )
     csr_source = forms.ChoiceField(
         choices=CsrSource.choices, initial=CsrSource.APP, widget=forms.RadioSelect, label="CSR Generation"
@@ -211,11 +211,11 @@ class EnrollmentForm(forms.Form):
             csr=self.csr_text() if source == CsrSource.UPLOAD else None,
             params=params,
             renew_automatically=data["renew_automatically"],
-            renew_days_before=data["renew_days_before"],
+            renew_days_before=data["renew_days_before"] or 30,
             regenerate_automatically=data["regenerate_automatically"],
-            regenerate_days_before=data["regenerate_days_before"],
+            regenerate_days_before=data["regenerate_days_before"] or 30,
             reenroll_automatically=data["reenroll_automatically"],
-            reenroll_days_before=data["reenroll_days_before"],
+            reenroll_days_before=data["reenroll_days_before"] or 30,
             challenge_password=data["challenge_password"],
             challenge_password_confirm=data["challenge_password_confirm"],
             attributes=attributes,
