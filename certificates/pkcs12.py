@@ -36,11 +36,9 @@ def encryption_for_build(os_build: int | None, configured: str) -> Pkcs12Encrypt
 def _encryption(algorithm: Pkcs12Encryption, password: bytes) -> serialization.KeySerializationEncryption:
     builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(KDF_ROUNDS)
     if algorithm == Pkcs12Encryption.TRIPLEDES_SHA1:
-        return (
-            builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-            .hmac_hash(hashes.SHA1())
-            .build(password)
-        )
+        # SHA-1 and TripleDES on purpose: the only PFX protection Windows Server 2016 can import.
+        legacy = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        return legacy.hmac_hash(hashes.SHA1()).build(password)  # noqa: S303
     return builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256()).build(password)
 
 

@@ -7,9 +7,11 @@ and by the push-validation sweep (thousands of endpoints, bounded concurrency on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ssl
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 
@@ -47,7 +49,7 @@ _CONTEXT = _client_context()
 async def fetch_served(endpoint: TlsEndpoint, timeout: float = 5.0) -> ServedCertificate:
     """Handshake with one endpoint and return the leaf certificate it served (or why it could not)."""
     try:
-        reader, writer = await asyncio.wait_for(
+        _reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
                 endpoint.ip.strip("[]"), endpoint.port, ssl=_CONTEXT, server_hostname=endpoint.host or None
             ),
@@ -64,10 +66,8 @@ async def fetch_served(endpoint: TlsEndpoint, timeout: float = 5.0) -> ServedCer
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(TimeoutError, OSError, ssl.SSLError):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
-        except (TimeoutError, OSError, ssl.SSLError):
-            pass
     if not der:
         return ServedCertificate(endpoint, None, None, None, "no certificate was served")
     return ServedCertificate(
@@ -94,5 +94,16 @@ async def fetch_many(
 def fetch_served_now(
     endpoints: Iterable[TlsEndpoint], concurrency: int = 100, timeout: float = 5.0
 ) -> list[ServedCertificate]:
-    """Synchronous entry point for workers (runs its own event loop)."""
-    return asyncio.run(fetch_many(list(endpoints), concurrency, timeout))
+    """Synchronous entry point for workers (runs its own event loop, in a helper thread when the calling thread
+    already runs one)."""
+    items = list(endpoints)
+
+    def run() -> list[ServedCertificate]:
+        return asyncio.run(fetch_many(items, concurrency, timeout))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
