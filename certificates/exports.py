@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -62,9 +62,13 @@ def portal_key(certificate: Certificate) -> PrivateKey | None:
 
 def can_download_private_key(user: Any, certificate: Certificate) -> bool:
     """Administrators and implementers (who push keys to hosts), and the requester who enrolled the certificate."""
+    from enrollment.models import Enrollment
+
     if has_role(user, Role.ADMINISTRATOR, Role.IMPLEMENTER):
         return True
-    return has_role(user, Role.REQUESTER) and certificate.enrollments.filter(requester=user).exists()
+    return (
+        has_role(user, Role.REQUESTER) and Enrollment.objects.filter(certificate=certificate, requester=user).exists()
+    )
 
 
 def certificate_export_pfx(*, certificate: Certificate, password: str, user: Any) -> Export:
@@ -86,14 +90,16 @@ def certificate_export_pfx(*, certificate: Certificate, password: str, user: Any
         )
     register_secret(password)
     content = build_pfx(
-        key=load_private_key(bytes(key_row.pkcs8 or b"")),
+        key=load_private_key(cast(bytes, key_row.pkcs8)),
         certificate=x509.load_der_x509_certificate(bytes(certificate.der)),
         chain=chain_certificates(certificate),
         password=password,
         algorithm=Pkcs12Encryption.AES256_SHA256,
         friendly_name=certificate.common_name or certificate.thumbprint,
     )
-    enrollment = certificate.enrollments.order_by("-pk").first()
+    from enrollment.models import Enrollment
+
+    enrollment = Enrollment.objects.filter(certificate=certificate).order_by("-pk").first()
     audit_record(
         actor=user,
         action="certificate.private_key_download",

@@ -18,7 +18,8 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from certificates.choices import KeyType
 from certificates.x509 import key_type_and_size, public_key_fingerprint
 
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+# Any: cryptography's stubs accept a narrower union per signing call than the algorithms have in common.
+HASHES: dict[str, Any] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,

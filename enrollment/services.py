@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -277,7 +277,7 @@ def enrollment_create(*, user: Any, data: EnrollmentInput, now: datetime | None 
             location=KeyLocation.PORTAL,
             key_type=params["key_type"],
             key_size=params["key_size"],
-            pkcs8=private_key_pkcs8(key),
+            pkcs8=cast(Any, private_key_pkcs8(key)),  # EncryptedBinaryField holds bytes; its stub says text
             public_key_sha256=public_key_fingerprint(key.public_key()),
         )
     with transaction.atomic():
@@ -360,7 +360,7 @@ def revocation_request(
     certificate = Certificate.objects.filter(pk=certificate_id).select_related("group").first()
     if certificate is None:
         raise ApplicationError("No such certificate.", status_code=404)
-    enrollment = certificate.enrollments.select_related("ca_account").order_by("-pk").first()
+    enrollment = Enrollment.objects.filter(certificate=certificate).select_related("ca_account").order_by("-pk").first()
     if enrollment is None:
         raise ApplicationError(
             "Only certificates enrolled through a CA account of the portal can be revoked here.",

@@ -205,8 +205,8 @@ def check_crypto(
         if generated:
             allowed_curves = [c for c in allowed_curves if c in {EC_SIZE_TO_CURVE[s] for s in GENERATED_EC_SIZES}]
         if curve not in allowed_curves:
-            allowed = ", ".join(allowed_curves) or "none"
-            errors["key_size"] = [f"EC {curve or f'{key_size}-bit'} is not allowed; allowed curves: {allowed}."]
+            curves = ", ".join(allowed_curves) or "none"
+            errors["key_size"] = [f"EC {curve or f'{key_size}-bit'} is not allowed; allowed curves: {curves}."]
     else:
         errors["key_type"] = [f"Key type {key_type!r} cannot be enrolled; use rsa or ec."]
     if policy is not None and hash_name not in policy.allowed_hashes:

@@ -26,7 +26,7 @@ TABS = {
 def workorder_available_verbs(*, order: WorkOrder, user: Any) -> list[str]:
     """The verbs this user may use on this order now (from the transition table, roles and separation of duties);
     the UI shows exactly these buttons and the services enforce the same rules."""
-    verbs = []
+    verbs: list[str] = []
     for verb in PERSON_VERBS:
         if order.state not in VERB_SOURCES[verb] or not has_role(user, *VERB_ROLES[verb]):
             continue

@@ -79,7 +79,7 @@ class EnrollmentCreateSerializer(serializers.Serializer):
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = EnrollmentAttachment
@@ -88,7 +88,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requester: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
     work_order = serializers.SerializerMethodField()
     work_order_id = serializers.SerializerMethodField()
     request_id = serializers.SerializerMethodField()
@@ -152,12 +152,6 @@ class EnrollmentSerializer(serializers.ModelSerializer):
 
 class CsrPrefillSerializer(serializers.Serializer):
     csr = serializers.CharField(trim_whitespace=False, allow_blank=True)
-
-
-class TemplateSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    label = serializers.CharField()
-    extended_key_usage = serializers.ListField(child=serializers.CharField())
 
 
 class CAAccountSerializer(serializers.ModelSerializer):

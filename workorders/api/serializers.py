@@ -20,7 +20,7 @@ class WorkOrderEventSerializer(serializers.ModelSerializer):
 
 
 class WorkOrderApprovalSerializer(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(source="approver", slug_field="username", read_only=True)
+    by: Any = serializers.SlugRelatedField(source="approver", slug_field="username", read_only=True)
 
     class Meta:
         model = WorkOrderApproval
@@ -29,7 +29,7 @@ class WorkOrderApprovalSerializer(serializers.ModelSerializer):
 
 
 class WorkOrderSerializer(serializers.ModelSerializer):
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requester: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
     target = serializers.SerializerMethodField()
     events = WorkOrderEventSerializer(many=True, read_only=True)
     approvals = WorkOrderApprovalSerializer(many=True, read_only=True)
@@ -66,7 +66,7 @@ class WorkOrderSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_target(self, order: WorkOrder) -> dict[str, Any] | None:
-        if order.target_type_id is None:
+        if order.target_type is None:
             return None
         return {"type": order.target_type.model, "id": order.target_id}
 
