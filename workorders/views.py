@@ -132,6 +132,8 @@ def workorder_transition(request: HttpRequest, pk: int, verb: str) -> HttpRespon
             else:
                 return redirect(_next_url(request, order))
     else:
+        if verb not in workorder_available_verbs(order=order, user=request.user):
+            raise PermissionDenied(f"You cannot {verb} {order.work_order_id} now.")
         form = form_class(initial={"expected_state": order.state}, verb=verb)
     template = "workorders/_transition_form.html" if request.htmx else "workorders/workorder_transition.html"  # type: ignore[attr-defined]
     context = {
