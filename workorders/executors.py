@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from workorders.models import WorkOrder
 
 Executor = Callable[["WorkOrder"], dict[str, Any]]
+QueueChoice = str | Callable[["WorkOrder"], str] | None
 
 _executors: dict[str, Executor] = {}
+_queues: dict[str, QueueChoice] = {}
 
 
 class ExecutionError(Exception):
@@ -46,14 +48,25 @@ class ExecutionPending(Exception):
         self.retry_in = retry_in
 
 
-def executor(action: str) -> Callable[[Executor], Executor]:
-    """Register `fn` as the executor of work orders with this action (one per action; the last one wins)."""
+def executor(action: str, *, queue: QueueChoice = None) -> Callable[[Executor], Executor]:
+    """Register `fn` as the executor of work orders with this action (one per action; the last one wins).
+
+    `queue` is the Celery queue its runs go to: a name, or a function of the order (e.g. the queue of the target
+    device's gateway, `clm.celery.gateway_queue(...)`); None means the `default` queue.
+    """
 
     def register(fn: Executor) -> Executor:
         _executors[action] = fn
+        _queues[action] = queue
         return fn
 
     return register
+
+
+def executor_queue(order: WorkOrder) -> str | None:
+    """The queue the order's executor runs on (None: the default routing)."""
+    choice = _queues.get(order.action)
+    return choice(order) if callable(choice) else choice
 
 
 def executor_for(action: str) -> Executor | None:

@@ -30,7 +30,13 @@ from workorders.choices import (
     WorkOrderState,
     can_move,
 )
-from workorders.executors import ExecutionError, ExecutionPending, TransientExecutionError, executor_for
+from workorders.executors import (
+    ExecutionError,
+    ExecutionPending,
+    TransientExecutionError,
+    executor_for,
+    executor_queue,
+)
 from workorders.models import Notification, WorkOrder, WorkOrderApproval, WorkOrderEvent
 
 logger = logging.getLogger(__name__)
@@ -205,8 +211,9 @@ def _enqueue_execution(order: WorkOrder) -> None:
     from workorders.tasks import workorder_execute_task
 
     order_id, attempt = order.pk, order.attempts + 1
+    options = {"queue": queue} if (queue := executor_queue(order)) else {}
     # After commit: the worker must find the order in_progress, and a rolled-back transition queues nothing.
-    transaction.on_commit(lambda: workorder_execute_task.apply_async(args=[order_id, attempt]))
+    transaction.on_commit(lambda: workorder_execute_task.apply_async(args=[order_id, attempt], **options))
 
 
 # --- verbs of people ------------------------------------------------------------------------------------------------

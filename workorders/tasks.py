@@ -37,8 +37,11 @@ def workorder_execute_task(self: Any, work_order_id: int, attempt: int) -> str:
     if outcome.status == "retry":
         raise self.retry(args=[work_order_id, attempt + 1], countdown=outcome.countdown)
     if outcome.status == "pending":
-        # A poll is not a retry: it does not use up the retry budget of transient errors.
-        workorder_execute_task.apply_async(args=[work_order_id, attempt + 1], countdown=outcome.countdown)
+        # A poll is not a retry: it does not use up the retry budget of transient errors. It goes back to the queue
+        # this run came from (a device gateway's queue for device work).
+        queue = (delivery.get("routing_key") or None) if isinstance(delivery, dict) else None
+        options = {"queue": queue} if queue else {}
+        workorder_execute_task.apply_async(args=[work_order_id, attempt + 1], countdown=outcome.countdown, **options)
     return outcome.status
 
 

@@ -176,3 +176,21 @@ def test_an_order_not_in_progress_is_left_alone(requester: Any, approver: Any, a
         assert workorder_execute(work_order_id=order.pk, attempt=1).status == "skipped"
     order.refresh_from_db()
     assert order.state == S.APPROVED and runs == []
+
+
+def test_an_executor_can_send_its_runs_to_another_queue(
+    requester: Any, approver: Any, approver_b: Any, implementer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from workorders import executors
+
+    order = approved_order(requester, [approver, approver_b])
+    executors._queues["rollback"] = lambda o: f"gw.site-{o.pk}"
+    try:
+        with (
+            mock.patch("workorders.tasks.workorder_execute_task.apply_async") as send,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            workorder_implement(work_order_id=order.pk, user=implementer)
+    finally:
+        executors._queues.pop("rollback", None)
+    send.assert_called_once_with(args=[order.pk, 1], queue=f"gw.site-{order.pk}")
