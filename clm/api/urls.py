@@ -4,13 +4,19 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from clm.api import views
+from enrollment.api.views import CAAccountViewSet, EnrollmentViewSet
+from workorders.api.views import WorkOrderViewSet
 
 router = DefaultRouter()
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("work-orders", WorkOrderViewSet, basename="workorder")
+router.register("enrollments", EnrollmentViewSet, basename="enrollment")
+router.register("ca-accounts", CAAccountViewSet, basename="caaccount")
 
 urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
+    path("", include("enrollment.api.urls")),
     path("", include(router.urls)),
     path("", include("connectors.api.urls")),
 ]
