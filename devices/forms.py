@@ -327,12 +327,6 @@ class DeviceForm(forms.Form):
             for message in messages:
                 self.add_error(target, message)
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("file_system_enabled") and not (cleaned.get("file_system_path") or "").strip():
-            self.add_error("file_system_path", "Enter the certificate location, or untick Centralized file system.")
-        return cleaned
-
 
 class GatewayForm(forms.Form):
     """An external Windows gateway (reference Table 3) with its optional gateway credential."""

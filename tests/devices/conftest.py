@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import kombu.pools
 import pytest
 
 from iissim.lab import Lab
@@ -21,14 +22,21 @@ def demo_lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
-    """This test process and its workers on the Redis broker (CLM_TEST_BROKER_URL), emptied first."""
+    """This test process and its workers on the Redis broker (CLM_TEST_BROKER_URL), emptied first.
+
+    kombu keeps producer pools in a process-wide registry keyed by the broker URL: after one test closes its pools,
+    the next test with the same URL would get a pool over closed connections, so the registry is reset too."""
     url = broker_url()
+    kombu.pools.reset()
     with use_broker(url, {}):
         from clm.celery import app
 
         with app.connection_for_write() as conn:
             conn.default_channel.client.flushdb()
-        yield url
+        try:
+            yield url
+        finally:
+            kombu.pools.reset()
 
 
 @pytest.fixture

@@ -67,3 +67,15 @@ def lab_device_input(
     for key, value in overrides.items():
         setattr(data, key, value)
     return data
+
+
+def lab_spec_with_unencrypted_host() -> dict[str, Any]:
+    """The demo lab plus IISPLAIN: a copy of IIS2022 whose WinRM service allows unencrypted traffic (and Basic) over
+    plain HTTP, unlike the stock hosts, whose WinRM answers Basic only over HTTPS."""
+    spec = copy.deepcopy(read_lab_file(LAB_FILE))
+    template = next(h for h in spec["hosts"] if h["name"] == "IIS2022")
+    plain = copy.deepcopy(template)
+    plain.update(name="IISPLAIN", fqdn="iisplain.lab.test", address="127.10.0.23")
+    plain["winrm"] = {**plain.get("winrm", {}), "auth": ["basic", "ntlm"], "allow_unencrypted": True}
+    spec["hosts"].append(plain)
+    return spec
