@@ -112,6 +112,7 @@ class DeviceForm(forms.Form):
         choices=[("new", "New"), ("existing", "Existing")],
         initial="existing",
         widget=forms.RadioSelect,
+        required=False,  # hidden (and so not sent) when the mode is Integrated
     )
     gateway = forms.ModelChoiceField(
         label="Windows gateway",

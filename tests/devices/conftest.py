@@ -6,13 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import kombu.pools
 import pytest
 
 from iissim.lab import Lab
-from tests.devices.labs import running_lab
-from tests.fixtures.workers import use_broker
-from tests.services import broker_url
+from tests.devices.labs import redis_broker_in_use, running_lab
 
 
 @pytest.fixture(scope="session")
@@ -22,21 +19,9 @@ def demo_lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
-    """This test process and its workers on the Redis broker (CLM_TEST_BROKER_URL), emptied first.
-
-    kombu keeps producer pools in a process-wide registry keyed by the broker URL: after one test closes its pools,
-    the next test with the same URL would get a pool over closed connections, so the registry is reset too."""
-    url = broker_url()
-    kombu.pools.reset()
-    with use_broker(url, {}):
-        from clm.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.flushdb()
-        try:
-            yield url
-        finally:
-            kombu.pools.reset()
+    """This test process and its workers on the Redis broker (CLM_TEST_BROKER_URL), emptied first."""
+    with redis_broker_in_use() as url:
+        yield url
 
 
 @pytest.fixture
