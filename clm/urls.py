@@ -20,6 +20,7 @@ urlpatterns = [
     path("settings/users/", views.user_list, name="user_list"),
     path("", include("devices.urls")),
     path("", include("vaults.urls")),
+    path("", include("connectors.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("clm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -18,4 +18,5 @@ router.register("password-vaults", PasswordVaultViewSet, basename="passwordvault
 urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
     path("", include(router.urls)),
+    path("", include("connectors.api.urls")),
 ]
