@@ -31,6 +31,7 @@ from devices.services import (
     gateway_update,
 )
 from devices.sessions import CredentialUnavailable, GatewayUnsupported, device_endpoint, device_folder_credential
+from devices.validation import device_probe
 from tests.devices.helpers import ca_pem, client_pfx, gateway_input, manual_input
 from vaults.services import credential_create, password_vault_create
 
@@ -320,3 +321,19 @@ def test_deleting_a_device_removes_it_with_an_audit_comment() -> None:
     device_delete(device=device, comment="decommissioned")
     assert not Device.objects.exists()
     assert "decommissioned" in AuditEvent.objects.get(action="device.delete").summary
+
+
+def test_validation_of_a_wmi_gateway_device_fails_with_a_clear_reason_before_any_connection() -> None:
+    gateway = gateway_create(data=gateway_input("legacy", gateway_type=GatewayType.WMI))
+    device = device_create(data=manual_input(gateway_mode=GatewayMode.EXTERNAL, gateway=gateway), validate=False)
+    outcome = device_probe(device)
+    assert outcome.status == DeviceStatus.FAILED
+    assert "WMI" in outcome.reason and "use a PowerShell gateway" in outcome.reason
+    assert [e["outcome"] for e in outcome.log] == ["failed", "not_run", "not_run", "not_run"]
+
+
+def test_validation_of_a_stored_vault_reference_fails_naming_the_vault() -> None:
+    device = device_create(data=manual_input(), validate=False)
+    Device.objects.filter(pk=device.pk).update(credential_type=CredentialType.VAULT, vault_provider="thycotic")
+    outcome = device_probe(Device.objects.get(pk=device.pk))
+    assert outcome.status == DeviceStatus.FAILED and "Thycotic" in outcome.reason
