@@ -145,8 +145,8 @@ class Lab:
                 raise LabFileError(f"host name {host_spec['name']} appears twice")
             names.add(str(host_spec["name"]).lower())
             built = builder.build(host_spec)
-            initial = built.state.to_dict()
             state = built.state
+            initial: dict[str, Any] | HostState | None = None
             saved = self._saved_host(built.state.name)
             if saved is not None:
                 state, initial = saved
@@ -273,7 +273,7 @@ class Lab:
         if self.state_dir is None:
             return
         with host.lock:
-            document = {"state": host.state.to_dict(), "initial": host._initial}
+            document = {"state": host.state.to_dict(), "initial": host.initial_dict()}
         with self._persist_lock:
             self._write_atomic(self.state_dir / "hosts" / f"{host.name}.json", json.dumps(document))
             with self.shares.lock:

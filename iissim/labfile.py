@@ -31,7 +31,7 @@ from iissim.model.state import (
     norm_path,
     thumbprint_of,
 )
-from iissim.pki import LabCA, Material, key_der, load_given_material, when
+from iissim.pki import LabCA, Material, key_der, load_given_material, new_key, when
 
 _LOOPBACK = re.compile(r"\b127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
 BUILD_ALIASES = {"2016": 14393, "2019": 17763, "2022": 20348}
@@ -124,6 +124,7 @@ class LabBuilder:
         self.domain = str((spec.get("lab") or {}).get("domain") or "lab.test")
         self.cert_specs: dict[str, dict[str, Any]] = dict(spec.get("certificates") or {})
         self._materials: dict[str, Material] = {}
+        self._key_groups: dict[str, Any] = {}
 
     # -- certificates ---------------------------------------------------------------------------------------------
 
@@ -146,11 +147,20 @@ class LabBuilder:
             now = dt.datetime.now(dt.UTC)
             subject = str(spec.get("subject") or cert_id)
             common_name = subject[3:] if subject.upper().startswith("CN=") else subject
+            key_type = str(spec.get("key") or "rsa2048")
+            key = None
+            group = spec.get("key_group")
+            if group:
+                # Certificates of one key group share a key (renewals often do; large generated labs need it).
+                key = self._key_groups.get(str(group))
+                if key is None:
+                    key = self._key_groups[str(group)] = new_key(key_type)
             material = self.ca.issue(
                 common_name=common_name,
                 dns_names=[str(d) for d in spec.get("dns") or [common_name]],
                 ip_addresses=[str(i) for i in spec.get("ips") or []],
-                key_type=str(spec.get("key") or "rsa2048"),
+                key=key,
+                key_type=key_type,
                 not_before=when(spec["not_before"], now) if "not_before" in spec else None,
                 not_after=when(spec["not_after"], now) if "not_after" in spec else None,
                 self_signed=str(spec.get("issuer") or "lab") == "self",
@@ -243,8 +253,10 @@ class LabBuilder:
         key_id = None
         provider = None
         if material.key is not None and spec.get("private_key", True):
-            key_id = f"lab-{cert_id}"
-            state.keys[key_id] = key_der(material.key)
+            group = (self.cert_specs.get(cert_id) or {}).get("key_group")
+            key_id = f"lab-group-{group}" if group else f"lab-{cert_id}"
+            if key_id not in state.keys:
+                state.keys[key_id] = key_der(material.key)
             is_ec = "EllipticCurve" in type(material.key).__name__
             provider = str(spec.get("provider") or (CNG_PROVIDER if is_ec else CAPI_RSA_PROVIDER))
         entry = StoredCertificate(
@@ -346,14 +358,14 @@ class LabBuilder:
         if "pfx" in spec:
             pfx = spec["pfx"]
             material = self.material(str(pfx["certificate"]))
-            tree.write(
-                path,
-                material.pfx(
-                    pfx.get("password"),
-                    str(pfx.get("encryption") or "legacy"),
-                    kdf_rounds=int(pfx.get("kdf_rounds") or 2000),
-                ),
-            )
+            password = pfx.get("password")
+            encryption = str(pfx.get("encryption") or "legacy")
+            rounds = int(pfx.get("kdf_rounds") or 2000)
+            if spec.get("lazy"):
+                # Serialising thousands of PFX files takes minutes; a generated lab makes each on first read.
+                tree.write_lazy(path, lambda: material.pfx(password, encryption, kdf_rounds=rounds))
+            else:
+                tree.write(path, material.pfx(password, encryption, kdf_rounds=rounds))
         elif "cer" in spec:
             tree.write(path, self.material(str(spec["cer"]["certificate"])).der)
         elif "pem" in spec:

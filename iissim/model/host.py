@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import threading
@@ -176,12 +177,13 @@ class SimHost:
         state: HostState,
         *,
         shares: ShareRegistry | None = None,
-        initial: dict[str, Any] | None = None,
+        initial: dict[str, Any] | HostState | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.state = state
         self.shares = shares or ShareRegistry()
-        self._initial = initial if initial is not None else state.to_dict()
+        # What reset() returns to: a copy of the starting state (lazy file contents stay lazy), or its saved dict.
+        self._initial: dict[str, Any] | HostState = initial if initial is not None else copy.deepcopy(state)
         self.transport_faults = TransportFaults()
         self.op_faults = OpFaults()
         self.journal = Journal()
@@ -324,7 +326,10 @@ class SimHost:
     def reset(self) -> None:
         """Back to the lab's initial state; journal and faults cleared."""
         with self.lock:
-            self.state = HostState.from_dict(self._initial)
+            if isinstance(self._initial, HostState):
+                self.state = copy.deepcopy(self._initial)
+            else:
+                self.state = HostState.from_dict(self._initial)
             self.journal.clear()
             self.op_faults.clear()
             with self.transport_faults.lock:
@@ -333,6 +338,12 @@ class SimHost:
                 self.transport_faults.auth_failure = False
                 self.transport_faults.drop_connection_on_op = None
         self.notify_changed()
+
+    def initial_dict(self) -> dict[str, Any]:
+        """The reset state in its persisted form."""
+        if isinstance(self._initial, HostState):
+            self._initial = self._initial.to_dict()
+        return self._initial
 
     def read_file(self, path: str) -> bytes | None:
         """Read a file by local or UNC path without a credential check (HTTP.sys reading CCS files, static files)."""

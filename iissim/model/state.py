@@ -59,6 +59,10 @@ class StoredCertificate:
     key_provider: str | None = None
     _parsed: x509.Certificate | None = field(default=None, repr=False, compare=False)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> StoredCertificate:
+        # The parsed certificate is a cache (and not copyable); bytes are immutable and shared.
+        return StoredCertificate(self.thumbprint, self.der, self.friendly_name, self.key_id, self.key_provider)
+
     @property
     def certificate(self) -> x509.Certificate:
         if self._parsed is None:
