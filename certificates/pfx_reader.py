@@ -22,7 +22,7 @@ import ctypes.util
 import hashlib
 import hmac
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -71,7 +71,7 @@ PBES2_CIPHERS = {
     _oid("2.16.840.1.101.3.4.1.42"): ("aes", 32),
     _oid("1.2.840.113549.3.7"): ("3des", 24),
 }
-PRF_HASHES = {
+PRF_HASHES: dict[bytes, Callable[[], hashes.HashAlgorithm]] = {
     _oid("1.2.840.113549.2.7"): hashes.SHA1,
     _oid("1.2.840.113549.2.8"): hashes.SHA224,
     _oid("1.2.840.113549.2.9"): hashes.SHA256,
@@ -212,7 +212,9 @@ def _evp_md(name: str) -> int | None:
     return int(md) if md else None
 
 
-def pkcs12_kdf_python(digest: str, password_bmp: bytes, salt: bytes, purpose: int, iterations: int, length: int) -> bytes:
+def pkcs12_kdf_python(
+    digest: str, password_bmp: bytes, salt: bytes, purpose: int, iterations: int, length: int
+) -> bytes:
     """RFC 7292 appendix B.2 in Python (the reference the C path is tested against)."""
     u = hashlib.new(digest).digest_size
     v = hashlib.new(digest).block_size
@@ -304,7 +306,7 @@ def _decrypt(data: bytes, algorithm: Element, ciphertext: bytes, password: str |
         kdf_params = _children(data, *_expect(kdf[1], 0x30))
         salt = data[slice(*_expect(kdf_params[0], 0x04))]
         rounds = _int(data, kdf_params[1])
-        prf: type[hashes.HashAlgorithm] = hashes.SHA1
+        prf: Callable[[], hashes.HashAlgorithm] = hashes.SHA1
         for extra in kdf_params[2:]:
             if extra[0] == 0x30:
                 prf_oid = data[slice(*_expect(_children(data, extra[1], extra[2])[0], 0x06))]

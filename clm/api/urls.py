@@ -13,4 +13,6 @@ urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),
     path("", include(router.urls)),
     path("", include("connectors.api.urls")),
+    path("", include("certificates.api.urls")),
+    path("", include("discovery.api.urls")),
 ]
