@@ -177,7 +177,8 @@ def _gateway_apply(gateway: Gateway, data: GatewayInput) -> None:
         gateway.client_certificate_not_after = None
     if data.client_certificate:
         info = client_certificate_parse(data.client_certificate, data.client_certificate_password)
-        gateway.client_certificate = data.client_certificate
+        # An encrypted binary column is a TextField underneath; its stub type is str.
+        gateway.client_certificate = data.client_certificate  # type: ignore[assignment]
         gateway.client_certificate_password = data.client_certificate_password or None
         gateway.client_certificate_subject = info.subject
         gateway.client_certificate_thumbprint = info.thumbprint
@@ -200,9 +201,7 @@ def gateway_create(*, data: GatewayInput, user: Any = None) -> Gateway:
     gateway = Gateway(mode=GatewayMode.EXTERNAL, created_by=user if getattr(user, "is_authenticated", False) else None)
     _gateway_apply(gateway, data)
     gateway.save()
-    audit_record(
-        actor=user, action="gateway.create", summary=f"Added Windows gateway {gateway.name!r}", obj=gateway
-    )
+    audit_record(actor=user, action="gateway.create", summary=f"Added Windows gateway {gateway.name!r}", obj=gateway)
     return gateway
 
 
@@ -271,7 +270,7 @@ class DeviceInput:
     credential_type: str = CredentialType.MANUAL
     username: str = ""
     password: str | None = None
-    credential: Credential | int | None = None
+    credential: Credential | int | str | None = None
     vault_provider: str = ""
     vault_path: str = ""
     vault_key: str = ""
@@ -286,12 +285,12 @@ class DeviceInput:
     ca_bundle: str = ""
     allow_basic_over_http: bool = False
     file_system_path: str = ""
-    password_vault: PasswordVault | int | None = None
+    password_vault: PasswordVault | int | str | None = None
     folder_credential_mode: str = FolderCredentialMode.DEVICE
     folder_credential_type: str = FolderCredentialType.MANUAL
     folder_username: str = ""
     folder_password: str | None = None
-    folder_credential: Credential | int | None = None
+    folder_credential: Credential | int | str | None = None
     folder_vault_provider: str = ""
     folder_vault_path: str = ""
     folder_vault_key: str = ""
@@ -352,7 +351,7 @@ def _check_ca_bundle(pem: str) -> str | None:
 def check_file_system_path(path: str) -> str | None:
     """One location: an absolute local folder (C:\\certs) or a UNC share path (\\\\server\\share\\dir)."""
     if BAD_PATH_CHARS.intersection(path):
-        return "Enter one path only, without wildcards or separators (; * ? \" < > |)."
+        return 'Enter one path only, without wildcards or separators (; * ? " < > |).'
     normalized = path.replace("/", "\\")
     if normalized.startswith("\\\\"):
         if not UNC_PATH_RE.match(normalized):
@@ -528,7 +527,11 @@ def device_check(*, data: DeviceInput, instance: Device | None = None) -> _Clean
         data.extra["gateway_changed"] = True
     credential = _credential_errors(data, instance, gateway, errors)
     _winrm_errors(data, errors)
-    if instance is not None and instance.folder_credential_mode == FolderCredentialMode.NEW and instance.folder_password:
+    if (
+        instance is not None
+        and instance.folder_credential_mode == FolderCredentialMode.NEW
+        and instance.folder_password
+    ):
         data.extra["folder_password_stored"] = True
     vault, folder_credential = _folder_errors(data, gateway, errors)
     if errors:

@@ -89,7 +89,9 @@ def credential_update(
         fields.append("password")
     credential.save(update_fields=fields)
     changed = " (password changed)" if password else ""
-    audit_record(actor=user, action="credential.update", summary=f"Changed credential {name!r}{changed}", obj=credential)
+    audit_record(
+        actor=user, action="credential.update", summary=f"Changed credential {name!r}{changed}", obj=credential
+    )
     return credential
 
 
@@ -98,9 +100,9 @@ def credential_users(*, credential: Credential) -> list[str]:
     from devices.models import Device
 
     return list(
-        Device.objects.filter(credential=credential).values_list("name", flat=True).union(
-            Device.objects.filter(folder_credential=credential).values_list("name", flat=True)
-        )
+        Device.objects.filter(credential=credential)
+        .values_list("name", flat=True)
+        .union(Device.objects.filter(folder_credential=credential).values_list("name", flat=True))
     )
 
 
@@ -111,8 +113,7 @@ def credential_delete(*, credential: Credential, user: Any = None) -> None:
     if users:
         shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
         raise Conflict(
-            f"Credential {credential.name!r} is in use by {len(users)} device(s): {shown}. "
-            "Change those devices first.",
+            f"Credential {credential.name!r} is in use by {len(users)} device(s): {shown}. Change those devices first.",
         )
     name = credential.name
     audit_record(actor=user, action="credential.delete", summary=f"Deleted credential {name!r}", obj=credential)
@@ -124,9 +125,7 @@ def _clean_passwords(passwords: list[str]) -> list[str]:
 
 
 @transaction.atomic
-def password_vault_create(
-    *, name: str, passwords: list[str], description: str = "", user: Any = None
-) -> PasswordVault:
+def password_vault_create(*, name: str, passwords: list[str], description: str = "", user: Any = None) -> PasswordVault:
     """Add a password vault (nothing -> stored; the passwords encrypted as one list)."""
     name = name.strip()
     errors = _check_name(PasswordVault, name, None)
@@ -168,5 +167,7 @@ def password_vault_delete(*, vault: PasswordVault, user: Any = None) -> None:
     users = sorted(vault.devices.values_list("name", flat=True))
     if users:
         raise Conflict(f"Password vault {vault.name!r} is in use by {len(users)} device(s): {', '.join(users[:5])}.")
-    audit_record(actor=user, action="password_vault.delete", summary=f"Deleted password vault {vault.name!r}", obj=vault)
+    audit_record(
+        actor=user, action="password_vault.delete", summary=f"Deleted password vault {vault.name!r}", obj=vault
+    )
     vault.delete()

@@ -4,10 +4,16 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from clm.api import views
+from devices.api.views import DeviceViewSet, GatewayViewSet
+from vaults.api.views import CredentialViewSet, PasswordVaultViewSet
 
 router = DefaultRouter()
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("devices", DeviceViewSet, basename="device")
+router.register("gateways", GatewayViewSet, basename="gateway")
+router.register("credentials", CredentialViewSet, basename="credential")
+router.register("password-vaults", PasswordVaultViewSet, basename="passwordvault")
 
 urlpatterns = [
     path("auth/token/", views.TokenApi.as_view(), name="api-token"),

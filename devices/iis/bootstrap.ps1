@@ -1,7 +1,7 @@
 # Thumbprint operation bootstrap, envelope version 1 (Windows PowerShell 5.1).
 # Runs as: powershell.exe -NoProfile -NonInteractive -EncodedCommand <this file, comment lines removed, UTF-16LE, base64>
 # stdin : one ASCII JSON envelope {"op": "...", "v": 1, "params": {...}, "script": "<ps1 text>"}
-# stdout: exactly one JSON document:
+# stdout: exactly one JSON document (ASCII; non-ASCII characters as \uXXXX):
 #           {"ok": true, "data": <the script's output>}                                        exit code 0
 #           {"ok": false, "error": {"code": "...", "message": "...", "step": "..."}}           exit code 1
 # A script sees the envelope's params as $Params (also its first argument), names its steps with Set-OpStep 'name'
@@ -10,7 +10,8 @@
 # Parameters are never part of the script text: they arrive only in params.
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+# UTF-8 where there is a console to set; the document is escaped to ASCII below in any case.
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { $global:OpConsole = 'none' }
 $global:OpStep = 'bootstrap'
 function Set-OpStep([string]$Name) { $global:OpStep = $Name }
 function New-OpError([string]$Code, [string]$Message) {
@@ -19,7 +20,10 @@ function New-OpError([string]$Code, [string]$Message) {
     $opError
 }
 function Write-OpResult($Document, [int]$ExitCode) {
-    [Console]::Out.Write((ConvertTo-Json -InputObject $Document -Depth 32 -Compress))
+    $json = ConvertTo-Json -InputObject $Document -Depth 32 -Compress
+    # \uXXXX for everything outside ASCII: no console code page can garble the document on its way out.
+    $ascii = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+    [Console]::Out.Write([regex]::Replace($json, '[^\u0000-\u007F]', $ascii))
     [Console]::Out.Flush()
     exit $ExitCode
 }
@@ -30,7 +34,8 @@ try {
     $Params = $envelope.params
     $block = [ScriptBlock]::Create([string]$envelope.script)
     $global:OpStep = [string]$envelope.op
-    $out = @(& $block $Params)
+    # Warning, verbose, debug and information (Write-Host) records would reach stdout in a console host.
+    $out = @(& $block $Params 3>$null 4>$null 5>$null 6>$null)
     if ($out.Count -eq 1) { $data = $out[0] } elseif ($out.Count -eq 0) { $data = $null } else { $data = $out }
     Write-OpResult @{ ok = $true; data = $data } 0
 } catch {

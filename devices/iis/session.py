@@ -160,10 +160,7 @@ def clixml_text(stderr: bytes) -> str:
 def parse_result(op: str, exit_code: int | None, stdout: bytes, stderr: bytes, host: str | None = None) -> Any:
     """`data` of a successful operation; OperationFailed for a reported failure; ProtocolError otherwise."""
     text = stdout.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
-    try:
-        document = json.loads(text) if text else None
-    except ValueError:
-        document = None
+    document = _json_document(text)
     if not isinstance(document, dict) or not isinstance(document.get("ok"), bool):
         detail = clixml_text(stderr) or text
         raise ProtocolError(f"{op}: no JSON result (exit code {exit_code}): {detail[:500]}", host=host)
@@ -181,6 +178,19 @@ def parse_result(op: str, exit_code: int | None, stdout: bytes, stderr: bytes, h
             host=host,
         )
     raise ProtocolError(f"{op}: inconsistent result (ok={document['ok']} with exit code {exit_code})", host=host)
+
+
+def _json_document(text: str) -> Any:
+    """The bootstrap's document: all of stdout, or else its last line (anything a host printed before it, such as
+    a logon banner or a stray warning, is not part of the result)."""
+    for candidate in (text, text.rsplit("\n", 1)[-1].strip()):
+        if not candidate:
+            continue
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    return None
 
 
 def _tls_reason(exc: BaseException) -> str | None:
@@ -426,6 +436,9 @@ class IISSession:
             return Unreachable(f"{op}: connection failed or lost: {_short(exc)}", host=host)
         if isinstance(exc, AuthenticationError | spnego.exceptions.SpnegoError):
             return AuthFailed("authentication failed", host=host)
+        if isinstance(exc, ImportError):
+            # pyspnego needs the gssapi package (and a Kerberos configuration) for Kerberos.
+            return AuthFailed(f"{self.endpoint.auth} authentication is not available here: {_short(exc)}", host=host)
         if isinstance(exc, WSManFaultError):
             if exc.code == FAULT_TIMED_OUT:
                 return Timeout(f"{op}: the WinRM service timed out", host=host)

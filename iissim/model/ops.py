@@ -698,10 +698,10 @@ def _usage(state: HostState, thumbprint: str) -> list[dict[str, Any]]:
 def _remove_if_unused(state: HostState, store: str, thumbprint: str, delete_key: bool) -> dict[str, Any]:
     cert = state.find_certificate(store, thumbprint)
     if cert is None:
-        return {"removed": False, "reason": "not_found", "used_by": []}
+        return {"removed": False, "reason": "not_found", "used_by": [], "key_deleted": False}
     used = _usage(state, cert.thumbprint)
     if used:
-        return {"removed": False, "reason": "in_use", "used_by": used}
+        return {"removed": False, "reason": "in_use", "used_by": used, "key_deleted": False}
     del state.stores[store][cert.thumbprint]
     key_deleted = False
     if delete_key and cert.key_id:

@@ -2,9 +2,10 @@
 
 Listening: every http/https binding of a *started* site registers its endpoint; `*` means every IPv4 address of the
 host. Certificate choice for a handshake on (local ip, port) with SNI name N, as HTTP.sys does it: the hostnameport
-entry `N:port`, else the Central Certificate Store (`N.pfx`, then `_.parent.pfx`) when a ccs entry exists for the
-port, else the ipport entry for the exact address, else the wildcard ipport (`0.0.0.0:port` / `[::]:port`). An
-entry whose certificate is missing from its store, or has no private key, fails the handshake.
+entry `N:port` (or the wildcard `*.parent:port`), else the Central Certificate Store (`N.pfx`, then `_.parent.pfx`)
+when a ccs entry exists for the port, else the ipport entry for the exact address, else the wildcard ipport
+(`0.0.0.0:port` / `[::]:port`). An entry whose certificate is missing from its store, or has no private key, fails
+the handshake.
 """
 
 from __future__ import annotations
@@ -138,7 +139,11 @@ def select_certificate(
 ) -> ServedMaterial | None:
     """The certificate HTTP.sys presents on (local_ip, port) for SNI name `sni` (None when the client sent none)."""
     if sni:
-        entry = state.http_sys.get(("hostnameport", f"{sni.lower()}:{port}"))
+        name = sni.lower()
+        entry = state.http_sys.get(("hostnameport", f"{name}:{port}"))
+        if entry is None and "." in name:
+            # IIS 10's wildcard host bindings: `*.example.com:443` covers exactly one more label.
+            entry = state.http_sys.get(("hostnameport", f"*.{name.split('.', 1)[1]}:{port}"))
         if entry is not None:
             return _material_from_store(
                 state,

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -34,6 +35,8 @@ from iissim.winrm import encryption, soap
 from iissim.winrm.auth import AuthRejected, NegotiateAcceptor, check_basic, tls_channel_bindings
 from iissim.winrm.pool import default_executor
 from iissim.winrm.shells import DropConnection, WinRSService
+
+log = logging.getLogger(__name__)
 
 _REASONS = {
     200: "OK",
@@ -281,8 +284,9 @@ class WinRMListener:
         except (ConnectionError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the client went away or failed its TLS handshake; nothing to answer
         except asyncio.CancelledError:
+            # Only close() cancels these per-connection tasks; ending quietly keeps asyncio's stream callback from
+            # logging the cancellation as an error.
             writer.transport.abort()
-            raise
         finally:
             self._connections.discard(writer)
             if task is not None:
@@ -308,6 +312,10 @@ class WinRMListener:
                 _reset(conn.writer.get_extra_info("socket"))
                 conn.writer.transport.abort()
                 return
+            except Exception:
+                # A bug here must not take the listener down; the client sees what a failing WinRM service sends.
+                log.exception("iissim WinRM %s: request failed", self.config.address)
+                response = HttpResponse(500, close=True)
             latency = self._faults()[0]
             if latency > 0:
                 await asyncio.sleep(latency / 1000)

@@ -200,6 +200,7 @@ def test_a_failure_document_with_exit_code_zero_is_a_protocol_error(winrm_endpoi
 def test_results_are_judged_by_exit_code_and_json_not_by_stderr() -> None:
     assert parse_result("op", 0, b'\xef\xbb\xbf{"ok": true, "data": [1]}\r\n', PROGRESS_CLIXML) == [1]
     assert parse_result("op", 0, b'{"ok": true}', b"") is None
+    assert parse_result("op", 0, b'WARNING: a banner\r\n{"ok": true, "data": "caf\\u00e9"}', b"") == "caf\u00e9"
     with pytest.raises(ProtocolError, match="The command line is too long"):
         parse_result("op", 1, b"", b"The command line is too long.\r\n")
     with pytest.raises(ProtocolError, match="inconsistent"):
@@ -369,3 +370,9 @@ def test_the_bootstrap_fits_the_command_line_and_defines_the_script_helpers() ->
     assert len(" ".join(("powershell.exe", *arguments))) < 8191 - 1000  # room to spare under cmd.exe's limit
     compact = base64.b64decode(arguments[-1]).decode("utf-16-le")
     assert not any(line.lstrip().startswith("#") for line in compact.splitlines())
+
+
+def test_kerberos_without_its_libraries_is_auth_failed_not_a_crash(winrm_endpoint: StartEndpoint, pki: Pki) -> None:
+    running = winrm_endpoint(auth_methods=("negotiate", "ntlm", "kerberos"))
+    with pytest.raises(AuthFailed):
+        IISSession(endpoint_for(running, pki, auth="kerberos")).open()

@@ -8,7 +8,7 @@ $deleteKey = [bool](Get-Param 'delete_key' $true)
 Set-OpStep 'scan'
 $path = "Cert:\LocalMachine\$storeName\$thumb"
 if (-not (Test-Path -LiteralPath $path)) {
-    return @{ thumbprint = $thumb; store = $storeName; removed = $false; reason = 'not_found'; used_by = @() }
+    return @{ thumbprint = $thumb; store = $storeName; removed = $false; reason = 'not_found'; used_by = @(); key_deleted = $false }
 }
 $used = New-Object System.Collections.ArrayList
 $sm = Import-ServerManager
@@ -27,7 +27,7 @@ foreach ($entry in Get-HttpSysTable) {
     if ($entry.certificate_hash -eq $thumb) { [void]$used.Add(@{ kind = 'http_sys'; endpoint = $entry.endpoint }) }
 }
 if ($used.Count -gt 0) {
-    return @{ thumbprint = $thumb; store = $storeName; removed = $false; reason = 'in_use'; used_by = @($used) }
+    return @{ thumbprint = $thumb; store = $storeName; removed = $false; reason = 'in_use'; used_by = @($used); key_deleted = $false }
 }
 Set-OpStep 'remove'
 $otherStores = @(foreach ($s in @('My', 'WebHosting')) { if ($s -ne $storeName -and (Test-Path -LiteralPath "Cert:\LocalMachine\$s\$thumb")) { $s } })
