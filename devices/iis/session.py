@@ -224,7 +224,8 @@ class IISSession:
     """One connection to one host, reused for every operation of a job: `with IISSession(endpoint) as s: s.run(...)`.
 
     After a transport failure the session reconnects on the next `run` (a new TCP connection, authentication and
-    shell); operation-level failures keep the connection.
+    shell); operation-level failures keep the connection. Not thread-safe: one session per host per job, used by one
+    thread (NTLM sealing numbers every message of the connection in order).
     """
 
     def __init__(self, endpoint: Endpoint) -> None:

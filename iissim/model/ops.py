@@ -568,7 +568,7 @@ def push_and_bind(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
         raise OpError("thumbprint_mismatch", f"Imported certificate is {thumb}, expected {expected}", "verify")
     ctx.step("bind")
     tx = ConfigTransaction(state, step="bind")
-    results = []
+    results: list[dict[str, Any]] = []
     for plan in plans:
         site = tx.site(plan.site.name)
         assert site is not None
@@ -741,7 +741,11 @@ def write_file(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
         ctx.step("write_temp")
         temp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         tree.write(temp, content)
-        ctx.on_failure(lambda: tree.remove(temp) and None)
+
+        def drop_temp() -> None:
+            tree.remove(temp)
+
+        ctx.on_failure(drop_temp)
         ctx.step("rename")
         previous_path = None
         old = tree.read(path)
