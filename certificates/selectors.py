@@ -137,7 +137,7 @@ def expiry_by_week(*, weeks: int = 26, kind: str | None = None) -> list[dict[str
     rows: list[dict[str, Any]] = []
     for index in range(weeks):
         week = (start + timedelta(weeks=index)).date()
-        rows.append({"week": week, "count": counts.get(week, 0)})
+        rows.append({"week": week, "week_end": week + timedelta(days=7), "count": counts.get(week, 0)})
     return [{"week": None, "count": expired, "expired": True}, *rows]
 
 

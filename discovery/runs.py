@@ -114,10 +114,14 @@ def discovery_run_start(*, discovery: Discovery, user: Any = None, trigger: str 
         from discovery.tasks import run_batch
 
         run_id = run.pk
-        for batch in range(first):
+
+        def dispatch() -> None:
             # After commit: the worker must find the run and its rows.
-            transaction.on_commit(lambda b=batch: run_batch.apply_async(args=[run_id, b]))
-        transaction.on_commit(lambda: run_finish_if_done(run_id=run_id))
+            for batch in range(first):
+                run_batch.apply_async(args=[run_id, batch])
+            run_finish_if_done(run_id=run_id)
+
+        transaction.on_commit(dispatch)
     run.refresh_from_db()
     return run
 
@@ -193,12 +197,13 @@ def effective_status(move_to: str, cert_sync: str) -> str:
 def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
     """Read one device (WinRM, no transaction open) and record what it has (one transaction). Raises the device
     layer's errors for the caller to report."""
-    from devices.sessions import device_folder_credential, device_session
-
     from devices.models import Device
+    from devices.sessions import device_folder_credential, device_session
     from vaults.selectors import password_vault_passwords
 
     options = row.run.options
+    if row.device_id is None:
+        raise DeviceGone("The device was deleted after the run started.")
     device = Device.objects.select_related("gateway", "credential", "folder_credential").get(pk=row.device_id)
     sources = set(options.get("sources") or [])
     read_store = Source.CERTIFICATE_STORE in sources and device.certificate_store
@@ -241,6 +246,10 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
         sources={name: source.as_dict() for name, source in snapshot.sources.items()},
         warning="; ".join(failed_sources),
     )
+
+
+class DeviceGone(Exception):
+    """The device of a row was deleted while the run was under way."""
 
 
 class SitesUnavailable(Exception):
