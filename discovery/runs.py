@@ -211,7 +211,9 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
     credential = device_folder_credential(device) if file_path else None
     passwords = password_vault_passwords(vault_id=device.password_vault_id) if file_path else []
     limit = float(options.get("device_time_limit") or 300)
-    timeout = min(float(settings.CLM_WINRM_TIMEOUT), limit)
+    # Each WinRM call times out well inside the device's time limit, so a slow host is reported as a timeout by the
+    # session (with the operation's name) before the task's soft limit interrupts it.
+    timeout = min(float(settings.CLM_WINRM_TIMEOUT), max(5.0, limit / 2))
     with device_session(device, timeout=timeout) as session:
         snapshot = collect_host(
             session, read_store=read_store, read_sites=True, file_path=file_path, file_credential=credential

@@ -208,7 +208,10 @@ def discovery_schedule_sync(*, discovery: Any) -> None:
     if spec.ends == Ends.ON and spec.ends_on:
         expires = datetime.combine(spec.ends_on + timedelta(days=1), time.min, tzinfo=tz)
     left = spec.ends != Ends.AFTER or (spec.ends_after or 0) > discovery.occurrences_run
-    values = {
+    # django-celery-beat treats an entry that never ran as due at once (it backdates last_run_at 30 years): a new
+    # or rescheduled discovery "last ran" at its start instead, so the first run is the first scheduled time.
+    last_run_at = max(start - timedelta(minutes=1), datetime.now(tz)) if task is None or _schedule_changed(task, crontab, start) else None
+    values: dict[str, Any] = {
         "name": periodic_task_name(discovery),
         "task": SCHEDULED_TASK,
         "crontab": crontab,
@@ -219,6 +222,8 @@ def discovery_schedule_sync(*, discovery: Any) -> None:
         "enabled": left,
         "description": schedule_summary(spec),
     }
+    if last_run_at is not None:
+        values["last_run_at"] = last_run_at
     if task is None:
         task = PeriodicTask.objects.create(**values)
         discovery.periodic_task = task
@@ -227,6 +232,10 @@ def discovery_schedule_sync(*, discovery: Any) -> None:
         for name, value in values.items():
             setattr(task, name, value)
         task.save()
+
+
+def _schedule_changed(task: Any, crontab: Any, start: datetime) -> bool:
+    return task.crontab_id != crontab.pk or task.start_time != start
 
 
 def discovery_schedule_disable(*, discovery: Any) -> None:
