@@ -89,7 +89,7 @@ def _csv_rows(queryset: Any) -> Iterator[str]:
         yield writer.writerow([row[name] for name in fields])
 
 
-def _inventory(request: HttpRequest, kind: str) -> HttpResponse:
+def _inventory(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     _require_reader(request)
     params = request.GET.copy()
     ordering = params.get("o") or "-id"
@@ -138,12 +138,12 @@ def _inventory(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @login_required
-def server_list(request: HttpRequest) -> HttpResponse:
+def server_list(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _inventory(request, InventoryKind.SERVER)
 
 
 @login_required
-def client_list(request: HttpRequest) -> HttpResponse:
+def client_list(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _inventory(request, InventoryKind.CLIENT)
 
 
@@ -229,7 +229,7 @@ def certificate_move(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def group_list(request: HttpRequest) -> HttpResponse:
     _require_reader(request)
-    counts = dict(
+    counts: dict[int | None, int] = dict(
         Certificate.objects.values_list("group_id").annotate(n=Count("id")).values_list("group_id", "n").order_by()
     )
     default = group_default()

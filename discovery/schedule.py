@@ -210,7 +210,11 @@ def discovery_schedule_sync(*, discovery: Any) -> None:
     left = spec.ends != Ends.AFTER or (spec.ends_after or 0) > discovery.occurrences_run
     # django-celery-beat treats an entry that never ran as due at once (it backdates last_run_at 30 years): a new
     # or rescheduled discovery "last ran" at its start instead, so the first run is the first scheduled time.
-    last_run_at = max(start - timedelta(minutes=1), datetime.now(tz)) if task is None or _schedule_changed(task, crontab, start) else None
+    last_run_at = (
+        max(start - timedelta(minutes=1), datetime.now(tz))
+        if task is None or _schedule_changed(task, crontab, start)
+        else None
+    )
     values: dict[str, Any] = {
         "name": periodic_task_name(discovery),
         "task": SCHEDULED_TASK,

@@ -43,13 +43,14 @@ def discovery_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     for discovery in discoveries:
         spec = ScheduleSpec.of(discovery) if discovery.run_type == RunType.SCHEDULED else None
+        upcoming: list[Any] = []
+        if spec and discovery.periodic_task and discovery.periodic_task.enabled:
+            upcoming = schedule_next(spec, after=now, count=1, already_run=discovery.occurrences_run)
         rows.append(
             {
                 "discovery": discovery,
                 "summary": schedule_summary(spec) if spec else "",
-                "next": (schedule_next(spec, after=now, count=1, already_run=discovery.occurrences_run) or [None])[0]
-                if spec and discovery.periodic_task and discovery.periodic_task.enabled
-                else None,
+                "next": upcoming[0] if upcoming else None,
                 "last_run": discovery.runs.order_by("-created_at", "-id").first(),
                 "devices": len(discovery.devices.all()),
             }
@@ -60,7 +61,7 @@ def discovery_list(request: HttpRequest) -> HttpResponse:
 
 def _picker_context(request: HttpRequest, form: DiscoveryForm) -> dict[str, Any]:
     selected = {str(v) for v in (form["devices"].value() or [])}
-    favourites = set(DeviceFavourite.objects.filter(user=request.user).values_list("device_id", flat=True))
+    favourites = set(DeviceFavourite.objects.filter(user_id=request.user.pk or 0).values_list("device_id", flat=True))
     devices = [
         {"device": d, "selected": str(d.pk) in selected, "favourite": d.pk in favourites}
         for d in Device.objects.order_by("name").select_related("gateway")
