@@ -1,16 +1,27 @@
-"""The inventory: certificates, their private keys, groups and the policies groups apply.
+"""The inventory: certificates, their private keys, groups and the policies groups apply, where each certificate was
+found (locations) and what uses it there (bindings), and the inventory's saved filters.
 
-Where a certificate was found (locations, bindings) is added by the discovery issue; work orders and connectors
-point at `Certificate`.
+Work orders and connectors point at `Certificate`; discovery writes locations and bindings in bulk.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from certificates.choices import CertificateSource, CertificateStatus, HashFunction, KeyLocation, KeyType
+from certificates.choices import (
+    BindingKind,
+    CertificateSource,
+    CertificateStatus,
+    HashFunction,
+    InventoryKind,
+    KeyLocation,
+    KeyType,
+    LocationKind,
+    LocationState,
+)
 from clm.crypto import EncryptedBinaryField
 
 
@@ -100,7 +111,7 @@ class Certificate(models.Model):
     sha256 = models.CharField(max_length=64, unique=True, help_text="SHA-256 fingerprint, lower-case hex.")
     thumbprint = models.CharField(max_length=40, db_index=True, help_text="SHA-1 thumbprint, upper-case hex.")
     der = models.BinaryField()
-    common_name = models.CharField(max_length=255, blank=True, db_index=True)
+    common_name = models.CharField(max_length=255, blank=True)
     subject = models.TextField(blank=True)
     issuer = models.TextField(blank=True)
     issuer_common_name = models.CharField(max_length=255, blank=True)
@@ -110,14 +121,12 @@ class Certificate(models.Model):
     key_size = models.PositiveIntegerField()
     signature_hash = models.CharField(max_length=16, blank=True)
     not_before = models.DateTimeField()
-    not_after = models.DateTimeField(db_index=True)
+    not_after = models.DateTimeField()
     is_ca = models.BooleanField(default=False)
     self_signed = models.BooleanField(default=False)
     extended_key_usage = models.JSONField(default=list, blank=True, help_text="EKU names, e.g. serverAuth.")
     is_client = models.BooleanField(default=False, help_text="clientAuth-only EKU: listed under Inventory > Client.")
-    status = models.CharField(
-        max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.MONITORED, db_index=True
-    )
+    status = models.CharField(max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.MONITORED)
     source = models.CharField(max_length=16, choices=CertificateSource.choices, default=CertificateSource.DISCOVERED)
     group = models.ForeignKey(
         CertificateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
@@ -126,14 +135,22 @@ class Certificate(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     chain_pem = models.TextField(blank=True, help_text="Issuer certificates (PEM), leaf excluded, nearest first.")
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Kept by discovery's bulk writes so that the million-row inventory can filter and sort on them without joins.
+    location_count = models.PositiveIntegerField(default=0, help_text="Locations where it was found.")
+    binding_count = models.PositiveIntegerField(default=0, help_text="Bindings that use it (in use when > 0).")
+    search_text = models.TextField(blank=True, help_text="Lower-case CN and SANs, for the inventory's free text.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["status", "not_after"]),
-            models.Index(fields=["group", "not_after"]),
+            models.Index(fields=["status", "not_after", "id"], name="cert_status_expiry"),
+            models.Index(fields=["group", "not_after", "id"], name="cert_group_expiry"),
+            models.Index(fields=["not_after", "id"], name="cert_expiry"),
+            models.Index(fields=["common_name", "id"], name="cert_cn"),
+            models.Index(fields=["is_client", "status", "not_after", "id"], name="cert_kind_status_expiry"),
+            models.Index(fields=["is_client", "status", "id"], name="cert_kind_status_id"),
         ]
 
     def __str__(self) -> str:
@@ -162,3 +179,98 @@ class PrivateKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_type.upper()} {self.key_size} key ({self.location})"
+
+
+class CertificateLocation(models.Model):
+    """Where discovery found a certificate on a device: a certificate store (LocalMachine\\My, WebHosting) or a
+    .pfx/.p12 file in the device's folder or share.
+
+    `key` is the location's identity on its device ("store:My:<thumbprint>" or "file:<lower-case path>"): reruns
+    upsert on (device, key), and a location not seen on the host any more is deleted. A file that no candidate
+    password opens is kept with state Locked and no certificate, so it is reported rather than dropped.
+    """
+
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="certificate_locations")
+    certificate = models.ForeignKey(
+        Certificate, null=True, blank=True, on_delete=models.CASCADE, related_name="locations"
+    )
+    kind = models.CharField(max_length=8, choices=LocationKind.choices)
+    key = models.CharField(max_length=1100)
+    store = models.CharField(max_length=32, blank=True, help_text="Store name (My, WebHosting) for store locations.")
+    path = models.CharField(max_length=1024, blank=True, help_text="File path (local or UNC) for file locations.")
+    state = models.CharField(max_length=12, choices=LocationState.choices, default=LocationState.OK)
+    error = models.CharField(max_length=500, blank=True)
+    friendly_name = models.CharField(max_length=255, blank=True)
+    has_private_key = models.BooleanField(default=False)
+    key_provider = models.CharField(max_length=255, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    file_size = models.PositiveIntegerField(null=True, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["device_id", "kind", "store", "path"]
+        constraints = [models.UniqueConstraint(fields=["device", "key"], name="certificate_location_device_key")]
+        indexes = [
+            models.Index(fields=["certificate", "device"], name="location_cert_device"),
+            models.Index(fields=["device", "state"], name="location_device_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store or self.path} on device {self.device_id}"
+
+    @property
+    def where(self) -> str:
+        return f"Cert:\\LocalMachine\\{self.store}" if self.kind == LocationKind.STORE else self.path
+
+
+class CertificateBinding(models.Model):
+    """Something on a device that uses a certificate from one of its store locations: an IIS site binding, an FTP
+    site's SSL setting, or an HTTP.sys SSL binding no site owns. Together they decide "certificates in use".
+
+    `key` identifies the binding on its device ("site:<site>:<protocol>:<binding information>", "ftp:<site>",
+    "http_sys:<kind>:<endpoint>"); reruns upsert on (device, key) and delete what the host no longer has.
+    """
+
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="certificate_bindings")
+    location = models.ForeignKey(CertificateLocation, on_delete=models.CASCADE, related_name="bindings")
+    kind = models.CharField(max_length=10, choices=BindingKind.choices)
+    key = models.CharField(max_length=900)
+    site_name = models.CharField(max_length=255, blank=True)
+    site_id = models.PositiveIntegerField(null=True, blank=True)
+    site_state = models.CharField(max_length=20, blank=True)
+    protocol = models.CharField(max_length=16, blank=True)
+    binding_information = models.CharField(max_length=500, blank=True)
+    ip = models.CharField(max_length=64, blank=True, help_text="'*', an IPv4 address or an IPv6 address (no brackets).")
+    port = models.PositiveIntegerField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    ssl_flags = models.PositiveIntegerField(default=0)
+    sni = models.BooleanField(default=False)
+    http_sys_kind = models.CharField(max_length=16, blank=True)
+    http_sys_endpoint = models.CharField(max_length=300, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["site_name", "port", "host"]
+        constraints = [models.UniqueConstraint(fields=["device", "key"], name="certificate_binding_device_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class SavedFilter(models.Model):
+    """A named inventory filter a user saved (the query string of the Server or Client list)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    kind = models.CharField(max_length=8, choices=InventoryKind.choices)
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "name"], name="saved_filter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("workorders.urls")),
     path("", include("enrollment.urls")),
     path("", include("certificates.urls")),
+    path("", include("discovery.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("clm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -25,4 +25,6 @@ urlpatterns = [
     path("", include("enrollment.api.urls")),
     path("", include(router.urls)),
     path("", include("connectors.api.urls")),
+    path("", include("certificates.api.urls")),
+    path("", include("discovery.api.urls")),
 ]

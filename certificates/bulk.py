@@ -1,0 +1,750 @@
+"""Bulk writes of the inventory: what discovery found on one device, applied with a fixed number of queries.
+
+`device_findings_apply` is the one entry point. For one device it inserts the certificates the inventory does not
+have yet (deduplicated by SHA-256), upgrades statuses, upserts the device's locations and bindings, deletes the ones
+the host no longer has, records private keys, and keeps the denormalised counters of `Certificate` right. The number
+of queries does not depend on the number of certificates (batches of BATCH rows aside): no query per certificate.
+
+Concurrency: every write for one device happens in one transaction that first locks the device row (two runs that
+reach the same device apply one after the other) and then the certificate rows whose counters or status change, in
+id order (two devices that share a certificate cannot deadlock, and counter deltas are applied to the latest value).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import OperationalError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from certificates.choices import (
+    STATUS_RANK,
+    CertificateSource,
+    CertificateStatus,
+    KeyLocation,
+    LocationState,
+)
+from certificates.models import Certificate, CertificateBinding, CertificateLocation, PrivateKey
+from certificates.x509 import ParsedCertificate
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+RETRIES = 3
+
+
+def search_text_for(common_name: str, sans: dict[str, list[str]] | None) -> str:
+    """The lower-case words the inventory's free-text search looks in: CN, DNS and IP SANs."""
+    names = [common_name, *(sans or {}).get("dns", []), *(sans or {}).get("ip", [])]
+    return " ".join(dict.fromkeys(n.lower() for n in names if n))
+
+
+@dataclass(frozen=True)
+class FoundLocation:
+    """One store entry or one file seen on the host. `sha256` is None for a locked or unreadable file."""
+
+    kind: str
+    key: str
+    sha256: str | None
+    store: str = ""
+    path: str = ""
+    state: str = LocationState.OK
+    error: str = ""
+    friendly_name: str = ""
+    has_private_key: bool = False
+    key_provider: str = ""
+    file_sha256: str = ""
+    file_size: int | None = None
+
+
+@dataclass(frozen=True)
+class FoundBinding:
+    """One binding seen on the host, pointing at the store location (`location_key`) whose certificate it uses."""
+
+    key: str
+    location_key: str
+    kind: str
+    site_name: str = ""
+    site_id: int | None = None
+    site_state: str = ""
+    protocol: str = ""
+    binding_information: str = ""
+    ip: str = ""
+    port: int | None = None
+    host: str = ""
+    ssl_flags: int = 0
+    sni: bool = False
+    http_sys_kind: str = ""
+    http_sys_endpoint: str = ""
+
+
+@dataclass
+class DeviceFindings:
+    """What to record for one device. `locations`/`bindings` are the ones kept (after the discovery type and rule);
+    `present_location_keys` are all the locations the host has (kept or not) in the sources that were read
+    (`scanned_kinds`), so that only what really disappeared is deleted."""
+
+    certificates: dict[str, ParsedCertificate] = field(default_factory=dict)
+    chains: dict[str, str] = field(default_factory=dict)
+    portal_keys: dict[str, bytes] = field(default_factory=dict)
+    locations: list[FoundLocation] = field(default_factory=list)
+    bindings: list[FoundBinding] = field(default_factory=list)
+    present_location_keys: set[str] = field(default_factory=set)
+    scanned_kinds: set[str] = field(default_factory=set)
+    bindings_scanned: bool = False
+    group_for: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How found certificates enter the inventory: the status for new ones (Discovered for "Do not move"), the group
+    per certificate (`group_for`, e.g. from access control rules; the findings' own `group_for` wins) else
+    `default_group_id`."""
+
+    status: str
+    default_group_id: int | None
+    group_for: dict[str, int] = field(default_factory=dict)
+    source: str = CertificateSource.DISCOVERED
+
+
+@dataclass
+class ApplyResult:
+    certificates: int = 0
+    certificates_new: int = 0
+    status_changed: int = 0
+    locations_added: int = 0
+    locations_updated: int = 0
+    locations_removed: int = 0
+    bindings: int = 0
+    bindings_added: int = 0
+    bindings_removed: int = 0
+    locked_files: int = 0
+    keys_stored: int = 0
+    certificate_ids: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def _chunks[T](items: Sequence[T], size: int = BATCH) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _new_certificate(parsed: ParsedCertificate, options: IngestOptions, chain_pem: str) -> Certificate:
+    return Certificate(
+        sha256=parsed.sha256,
+        thumbprint=parsed.thumbprint,
+        der=parsed.der,
+        common_name=parsed.common_name[:255],
+        subject=parsed.subject,
+        issuer=parsed.issuer,
+        issuer_common_name=parsed.issuer_common_name[:255],
+        serial=parsed.serial[:64],
+        sans=parsed.sans,
+        key_type=parsed.key_type,
+        key_size=parsed.key_size,
+        signature_hash=parsed.signature_hash,
+        not_before=parsed.not_before,
+        not_after=parsed.not_after,
+        is_ca=parsed.is_ca,
+        self_signed=parsed.self_signed,
+        extended_key_usage=parsed.extended_key_usage,
+        is_client=parsed.is_client,
+        status=options.status,
+        source=options.source,
+        group_id=options.group_for.get(parsed.sha256, options.default_group_id),
+        chain_pem=chain_pem,
+        search_text=search_text_for(parsed.common_name, parsed.sans),
+    )
+
+
+CERTIFICATE_INSERT_FIELDS = (
+    "sha256",
+    "thumbprint",
+    "der",
+    "common_name",
+    "subject",
+    "issuer",
+    "issuer_common_name",
+    "serial",
+    "sans",
+    "key_type",
+    "key_size",
+    "signature_hash",
+    "not_before",
+    "not_after",
+    "is_ca",
+    "self_signed",
+    "extended_key_usage",
+    "is_client",
+    "status",
+    "source",
+    "group_id",
+    "chain_pem",
+    "attributes",
+    "search_text",
+    "location_count",
+    "binding_count",
+    "created_at",
+    "updated_at",
+)
+
+
+# PostgreSQL array types for the unnest() insert, by Django field type.
+PG_ARRAY_TYPES = {
+    "CharField": "text[]",
+    "TextField": "text[]",
+    "BinaryField": "bytea[]",
+    "JSONField": "jsonb[]",
+    "DateTimeField": "timestamptz[]",
+    "BooleanField": "boolean[]",
+    "PositiveIntegerField": "bigint[]",
+    "IntegerField": "bigint[]",
+    "ForeignKey": "bigint[]",
+}
+
+
+def insert_rows(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    field_names: Sequence[str],
+    *,
+    returning: Sequence[str],
+    conflict: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """INSERT the objects' `field_names` (attribute names: `device_id`, not `device`), ON CONFLICT (`conflict`) DO
+    NOTHING if given, and return the `returning` columns of the rows inserted.
+
+    Hand-built rather than `bulk_create`, which returns no ids with ignore_conflicts (telling our rows from a
+    concurrent worker's would cost another query) and spends most of its time compiling wide multi-row SQL. On
+    PostgreSQL the rows travel as one binary array per column through unnest(): a short statement whatever the row
+    count. Elsewhere (SQLite >= 3.35) as multi-row VALUES lists. Values are prepared by the model fields themselves.
+    """
+    if not objs:
+        return []
+    from django.db import connection
+
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    fields: list[Any] = [by_attname[name] for name in field_names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(meta.db_table)
+    tail = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
+    tail += "RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr,arg-type]
+    rows: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            arrays: list[list[Any]] = []
+            casts: list[str] = []
+            for field in fields:
+                kind = field.get_internal_type()
+                values = [getattr(obj, field.attname) for obj in objs]
+                if kind == "JSONField":
+                    values = [None if v is None else Jsonb(v) for v in values]
+                elif kind == "BinaryField":
+                    values = [None if v is None else bytes(v) for v in values]
+                arrays.append(values)
+                casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
+            # Quoted names from the model's metadata; the rows go in as array parameters.
+            sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}) {tail}"  # noqa: S608
+            cursor.execute(sql, arrays)
+            return list(cursor.fetchall())
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for chunk in _chunks(objs, max(1, 900 // len(fields))):
+            params = [
+                field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in chunk for field in fields
+            ]
+            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(chunk))} {tail}"  # noqa: S608
+            cursor.execute(sql, params)
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+def _insert_certificates(objs: list[Certificate]) -> dict[str, int]:
+    """Insert new certificates, ignoring SHA-256 another worker inserted first: {sha256: id} of the rows ours."""
+    now = timezone.now()
+    for obj in objs:
+        obj.created_at = obj.updated_at = now
+    return dict(
+        insert_rows(Certificate, objs, CERTIFICATE_INSERT_FIELDS, returning=("sha256", "id"), conflict="sha256")
+    )
+
+
+def certificates_ensure(
+    *,
+    certificates: dict[str, ParsedCertificate],
+    options: IngestOptions,
+    chains: dict[str, str] | None = None,
+    initial_counts: dict[str, tuple[int, int]] | None = None,
+) -> tuple[dict[str, tuple[int, str, int | None, str]], set[str]]:
+    """Insert the certificates the inventory lacks (a concurrent insert of the same SHA-256 is ignored), with their
+    counters already set from `initial_counts` {sha256: (locations, bindings)}.
+
+    Returns {sha256: (id, status, group_id, chain_pem)} for all of them, and the set of SHA-256 inserted here.
+    """
+    chains = chains or {}
+    initial_counts = initial_counts or {}
+    shas = list(certificates)
+    existing: dict[str, tuple[int, str, int | None, str]] = {}
+    for chunk in _chunks(shas):
+        for sha, pk, status, group_id, chain in Certificate.objects.filter(sha256__in=chunk).values_list(
+            "sha256", "id", "status", "group_id", "chain_pem"
+        ):
+            existing[sha] = (pk, status, group_id, chain)
+    missing = [sha for sha in shas if sha not in existing]
+    if not missing:
+        return existing, set()
+    objs = []
+    for sha in missing:
+        obj = _new_certificate(certificates[sha], options, chains.get(sha, ""))
+        obj.location_count, obj.binding_count = initial_counts.get(sha, (0, 0))
+        objs.append(obj)
+    inserted = _insert_certificates(objs)
+    for obj in objs:
+        if obj.sha256 in inserted:
+            existing[obj.sha256] = (inserted[obj.sha256], obj.status, obj.group_id, obj.chain_pem)
+    lost = [sha for sha in missing if sha not in inserted]
+    # Another worker inserted these first (with its own status and counters): they are treated as existing below.
+    for chunk in _chunks(lost):
+        for sha, pk, status, group_id, chain in Certificate.objects.filter(sha256__in=chunk).values_list(
+            "sha256", "id", "status", "group_id", "chain_pem"
+        ):
+            existing[sha] = (pk, status, group_id, chain)
+    return existing, set(inserted)
+
+
+def _location_values(found: FoundLocation, certificate_id: int | None) -> dict[str, Any]:
+    return {
+        "certificate_id": certificate_id,
+        "kind": found.kind,
+        "store": found.store,
+        "path": found.path[:1024],
+        "state": found.state,
+        "error": found.error[:500],
+        "friendly_name": found.friendly_name[:255],
+        "has_private_key": found.has_private_key,
+        "key_provider": found.key_provider[:255],
+        "file_sha256": found.file_sha256,
+        "file_size": found.file_size,
+    }
+
+
+LOCATION_FIELDS = list(_location_values(FoundLocation(kind="store", key="", sha256=None), None))
+
+
+def _binding_values(found: FoundBinding, location_id: int) -> dict[str, Any]:
+    return {
+        "location_id": location_id,
+        "kind": found.kind,
+        "site_name": found.site_name[:255],
+        "site_id": found.site_id,
+        "site_state": found.site_state[:20],
+        "protocol": found.protocol[:16],
+        "binding_information": found.binding_information[:500],
+        "ip": found.ip[:64],
+        "port": found.port,
+        "host": found.host[:255],
+        "ssl_flags": found.ssl_flags,
+        "sni": found.sni,
+        "http_sys_kind": found.http_sys_kind[:16],
+        "http_sys_endpoint": found.http_sys_endpoint[:300],
+    }
+
+
+BINDING_FIELDS = list(_binding_values(FoundBinding(key="", location_key="", kind="site"), 0))
+
+
+def _sync_locations(
+    device_id: int,
+    findings: DeviceFindings,
+    cert_ids: dict[str, int],
+    now: datetime,
+    result: ApplyResult,
+    binding_delta: dict[int, int],
+) -> tuple[dict[str, int], dict[int, int]]:
+    """Upsert the kept locations, touch the ones still present, delete the vanished. Returns {key: location id} of
+    the device's locations after the sync and the change of "ok" locations per certificate id."""
+    existing = {
+        row["key"]: row
+        for row in CertificateLocation.objects.filter(device_id=device_id).values("id", "key", *LOCATION_FIELDS)
+    }
+    delta: dict[int, int] = defaultdict(int)
+    to_create: list[CertificateLocation] = []
+    to_update: list[CertificateLocation] = []
+    touched: list[int] = []
+    kept_keys = set()
+    for found in findings.locations:
+        kept_keys.add(found.key)
+        cert_id = cert_ids.get(found.sha256) if found.sha256 else None
+        values = _location_values(found, cert_id)
+        old = existing.get(found.key)
+        counts = found.state == LocationState.OK and cert_id is not None
+        if old is None:
+            to_create.append(
+                CertificateLocation(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
+            )
+            if counts:
+                delta[cert_id] += 1  # type: ignore[index]
+            continue
+        if all(old[name] == value for name, value in values.items()):
+            touched.append(old["id"])
+            continue
+        if old["state"] == LocationState.OK and old["certificate_id"] is not None:
+            delta[old["certificate_id"]] -= 1
+        if counts:
+            delta[cert_id] += 1  # type: ignore[index]
+        to_update.append(CertificateLocation(id=old["id"], last_seen=now, **values))
+    # Present on the host but not kept (filtered out by the discovery type or rule): still there, so not deleted.
+    touched.extend(
+        row["id"] for key, row in existing.items() if key not in kept_keys and key in findings.present_location_keys
+    )
+    vanished = [
+        row
+        for key, row in existing.items()
+        if row["kind"] in findings.scanned_kinds and key not in kept_keys and key not in findings.present_location_keys
+    ]
+    for row in vanished:
+        if row["state"] == LocationState.OK and row["certificate_id"] is not None:
+            delta[row["certificate_id"]] -= 1
+    if vanished:
+        vanished_ids = [row["id"] for row in vanished]
+        # Their bindings go with them (cascade): count them out of the certificates' binding counters.
+        for binding_cert, count in _binding_counts_for_locations(vanished_ids).items():
+            result.bindings_removed += count
+            _add(binding_delta, binding_cert, -count)
+        for chunk in _chunks(vanished_ids):
+            CertificateLocation.objects.filter(id__in=chunk).delete()
+    created = dict(
+        insert_rows(
+            CertificateLocation,
+            to_create,
+            ["device_id", "key", "first_seen", "last_seen", *LOCATION_FIELDS],
+            returning=("key", "id"),
+        )
+    )
+    if to_update:
+        CertificateLocation.objects.bulk_update(to_update, [*LOCATION_FIELDS, "last_seen"], batch_size=500)
+    for chunk in _chunks(touched):
+        CertificateLocation.objects.filter(id__in=chunk).update(last_seen=now)
+    result.locations_added += len(created)
+    result.locations_updated += len(to_update)
+    result.locations_removed += len(vanished)
+    vanished_keys = {row["key"] for row in vanished}
+    keys = {key: row["id"] for key, row in existing.items() if key not in vanished_keys}
+    keys.update(created)
+    return keys, {k: v for k, v in delta.items() if v}
+
+
+def _add(target: dict[int, int], key: int, value: int) -> None:
+    target[key] = target.get(key, 0) + value
+
+
+def _binding_counts_for_locations(location_ids: list[int]) -> dict[int, int]:
+    """Bindings per certificate of locations about to be deleted (their bindings cascade away with them)."""
+    counts: dict[int, int] = defaultdict(int)
+    for chunk in _chunks(location_ids):
+        for cert_id in CertificateBinding.objects.filter(location_id__in=chunk).values_list(
+            "location__certificate_id", flat=True
+        ):
+            if cert_id is not None:
+                counts[cert_id] += 1
+    return counts
+
+
+def _sync_bindings(
+    device_id: int,
+    findings: DeviceFindings,
+    location_ids: dict[str, int],
+    location_certs: dict[int, int | None],
+    now: datetime,
+    result: ApplyResult,
+    delta: dict[int, int],
+) -> None:
+    existing = {
+        row["key"]: row
+        for row in CertificateBinding.objects.filter(device_id=device_id).values("id", "key", *BINDING_FIELDS)
+    }
+    to_create: list[CertificateBinding] = []
+    to_update: list[CertificateBinding] = []
+    touched: list[int] = []
+    seen: set[str] = set()
+    for found in findings.bindings:
+        location_id = location_ids.get(found.location_key)
+        if location_id is None or found.key in seen:
+            continue
+        seen.add(found.key)
+        values = _binding_values(found, location_id)
+        old = existing.get(found.key)
+        cert_id = location_certs.get(location_id)
+        if old is None:
+            to_create.append(
+                CertificateBinding(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
+            )
+            if cert_id:
+                _add(delta, cert_id, 1)
+            continue
+        if all(old[name] == value for name, value in values.items()):
+            touched.append(old["id"])
+            continue
+        old_cert = location_certs.get(old["location_id"])
+        if old_cert:
+            _add(delta, old_cert, -1)
+        if cert_id:
+            _add(delta, cert_id, 1)
+        to_update.append(CertificateBinding(id=old["id"], last_seen=now, **values))
+    if findings.bindings_scanned:
+        gone = [row for key, row in existing.items() if key not in seen and row["location_id"] in location_certs]
+        for row in gone:
+            cert_id = location_certs.get(row["location_id"])
+            if cert_id:
+                _add(delta, cert_id, -1)
+        for chunk in _chunks([row["id"] for row in gone]):
+            CertificateBinding.objects.filter(id__in=chunk).delete()
+        result.bindings_removed += len(gone)
+    created = insert_rows(
+        CertificateBinding,
+        to_create,
+        ["device_id", "key", "first_seen", "last_seen", *BINDING_FIELDS],
+        returning=("id",),
+    )
+    if to_update:
+        CertificateBinding.objects.bulk_update(to_update, [*BINDING_FIELDS, "last_seen"], batch_size=500)
+    for chunk in _chunks(touched):
+        CertificateBinding.objects.filter(id__in=chunk).update(last_seen=now)
+    result.bindings_added += len(created)
+    result.bindings = len(seen)
+
+
+def _store_keys(
+    findings: DeviceFindings, cert_ids: dict[str, int], statuses: dict[int, str], result: ApplyResult
+) -> None:
+    """Private keys: "on the endpoint" for store certificates with a key and for PFX keys of certificates that are
+    not Managed; encrypted PKCS#8 in the portal for PFX keys of Managed certificates (validated when used)."""
+    with_key = {loc.sha256 for loc in findings.locations if loc.has_private_key and loc.sha256 in cert_ids}
+    if not with_key and not findings.portal_keys:
+        return
+    ids = {cert_ids[sha] for sha in with_key | set(findings.portal_keys) if sha in cert_ids}
+    existing: dict[int, tuple[int, str]] = {}
+    for chunk in _chunks(sorted(ids)):
+        for pk, holder, location in PrivateKey.objects.filter(certificate_id__in=chunk).values_list(
+            "id", "certificate_id", "location"
+        ):
+            if holder is not None:
+                existing[holder] = (pk, location)
+    new_keys: list[PrivateKey] = []
+    upgrades: list[PrivateKey] = []
+    for sha in sorted(with_key | set(findings.portal_keys)):
+        cert_id = cert_ids.get(sha)
+        parsed = findings.certificates.get(sha)
+        if cert_id is None or parsed is None:
+            continue
+        pkcs8 = findings.portal_keys.get(sha) if statuses.get(cert_id) == CertificateStatus.MANAGED else None
+        held = existing.get(cert_id)
+        if held is None:
+            new_keys.append(
+                PrivateKey(
+                    certificate_id=cert_id,
+                    location=KeyLocation.PORTAL if pkcs8 else KeyLocation.ENDPOINT,
+                    key_type=parsed.key_type,
+                    key_size=parsed.key_size,
+                    pkcs8=pkcs8,  # type: ignore[misc]  # an encrypted binary field (bytes), typed as text by the stubs
+                    public_key_sha256=parsed.public_key_sha256,
+                )
+            )
+        elif pkcs8 and held[1] == KeyLocation.ENDPOINT:
+            upgrades.append(PrivateKey(id=held[0], location=KeyLocation.PORTAL, pkcs8=pkcs8))  # type: ignore[misc]
+    PrivateKey.objects.bulk_create(new_keys, batch_size=200, ignore_conflicts=True)
+    if upgrades:
+        PrivateKey.objects.bulk_update(upgrades, ["location", "pkcs8"], batch_size=200)
+    result.keys_stored = sum(1 for k in new_keys if k.location == KeyLocation.PORTAL) + len(upgrades)
+
+
+def _initial_counts(findings: DeviceFindings) -> dict[str, tuple[int, int]]:
+    """{sha256: (locations, bindings)} that applying `findings` creates for each certificate, for the certificates
+    inserted now (the same rules as the location and binding sync)."""
+    locations: dict[str, int] = defaultdict(int)
+    by_key: dict[str, str] = {}
+    for found in findings.locations:
+        if found.sha256 and found.state == LocationState.OK:
+            locations[found.sha256] += 1
+        if found.sha256:
+            by_key[found.key] = found.sha256
+    bindings: dict[str, int] = defaultdict(int)
+    seen: set[str] = set()
+    for binding in findings.bindings:
+        sha = by_key.get(binding.location_key)
+        if sha is None or binding.key in seen:
+            continue
+        seen.add(binding.key)
+        bindings[sha] += 1
+    return {sha: (locations.get(sha, 0), bindings.get(sha, 0)) for sha in set(locations) | set(bindings)}
+
+
+def _relaxed_commit() -> None:
+    """On PostgreSQL, do not wait for this transaction's WAL flush at commit. What discovery writes is re-derived
+    from the hosts on the next run, so a crash that loses the last few milliseconds of it loses nothing that matters
+    (no corruption is possible), and every host's write stops paying a disk flush."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOptions) -> ApplyResult:
+    from devices.models import Device
+
+    result = ApplyResult()
+    now = timezone.now()
+    if findings.group_for:
+        options = IngestOptions(
+            status=options.status,
+            default_group_id=options.default_group_id,
+            group_for={**options.group_for, **findings.group_for},
+            source=options.source,
+        )
+    with transaction.atomic():
+        _relaxed_commit()
+        # One applier per device at a time (a scheduled and a manual run may reach the same host together).
+        Device.objects.select_for_update().filter(pk=device_id).values_list("id", flat=True).first()
+        rows, created = certificates_ensure(
+            certificates=findings.certificates,
+            options=options,
+            chains=findings.chains,
+            initial_counts=_initial_counts(findings),
+        )
+        cert_ids = {sha: row[0] for sha, row in rows.items()}
+        result.certificate_ids = cert_ids
+        result.certificates = len(rows)
+        result.certificates_new = len(created)
+
+        target_rank = STATUS_RANK[CertificateStatus(options.status)]
+        upgrades: dict[int, str] = {}
+        moved_in: dict[int, int | None] = {}
+        chains_missing: dict[int, str] = {}
+        for sha, (pk, status, _group_id, chain) in rows.items():
+            if sha not in created and STATUS_RANK[CertificateStatus(status)] < target_rank:
+                upgrades[pk] = options.status
+                if status == CertificateStatus.DISCOVERED:
+                    moved_in[pk] = options.group_for.get(sha, options.default_group_id)
+            if not chain and findings.chains.get(sha):
+                chains_missing[pk] = findings.chains[sha]
+        statuses = {pk: upgrades.get(pk, status) for pk, status, _, _ in rows.values()}
+
+        binding_changes: dict[int, int] = {}
+        location_ids, location_delta = _sync_locations(device_id, findings, cert_ids, now, result, binding_changes)
+        location_certs: dict[int, int | None] = {}
+        if findings.bindings or findings.bindings_scanned:
+            location_certs = dict(
+                CertificateLocation.objects.filter(device_id=device_id).values_list("id", "certificate_id")
+            )
+        _sync_bindings(device_id, findings, location_ids, location_certs, now, result, binding_changes)
+        # Certificates inserted above already carry this device's counts.
+        created_ids = {rows[sha][0] for sha in created}
+        location_delta = {k: v for k, v in location_delta.items() if k not in created_ids}
+        binding_delta = {k: v for k, v in binding_changes.items() if v and k not in created_ids}
+
+        affected = sorted(set(upgrades) | set(location_delta) | set(binding_delta) | set(chains_missing))
+        if affected:
+            # Lock in id order: concurrent appliers that share certificates queue instead of deadlocking, and the
+            # counter deltas below then apply to the latest committed values.
+            for chunk in _chunks(affected):
+                list(Certificate.objects.select_for_update().filter(id__in=chunk).order_by("id").values_list("id"))
+        _apply_status(upgrades, moved_in, options, result)
+        _apply_counters(location_delta, binding_delta)
+        for pk, chain in chains_missing.items():
+            Certificate.objects.filter(pk=pk, chain_pem="").update(chain_pem=chain)
+        _store_keys(findings, cert_ids, statuses, result)
+        result.locked_files = sum(1 for loc in findings.locations if loc.state == LocationState.LOCKED)
+    return result
+
+
+def _apply_status(
+    upgrades: dict[int, str], moved_in: dict[int, int | None], options: IngestOptions, result: ApplyResult
+) -> None:
+    by_group: dict[int | None, list[int]] = defaultdict(list)
+    for pk, group_id in moved_in.items():
+        by_group[group_id].append(pk)
+    for group_id, ids in by_group.items():
+        for chunk in _chunks(ids):
+            Certificate.objects.filter(id__in=chunk, status=CertificateStatus.DISCOVERED).update(
+                status=options.status, group_id=group_id, updated_at=timezone.now()
+            )
+    others = [pk for pk in upgrades if pk not in moved_in]
+    lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[CertificateStatus(options.status)]]
+    for chunk in _chunks(others):
+        Certificate.objects.filter(id__in=chunk, status__in=lower).update(
+            status=options.status, updated_at=timezone.now()
+        )
+    result.status_changed = len(upgrades)
+
+
+def _apply_counters(location_delta: dict[int, int], binding_delta: dict[int, int]) -> None:
+    """Relative updates grouped by (location delta, binding delta): one UPDATE per distinct pair."""
+    pairs: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for pk in set(location_delta) | set(binding_delta):
+        pairs[(location_delta.get(pk, 0), binding_delta.get(pk, 0))].append(pk)
+    for (dl, db), ids in pairs.items():
+        if not dl and not db:
+            continue
+        for chunk in _chunks(sorted(ids)):
+            Certificate.objects.filter(id__in=chunk).update(
+                location_count=F("location_count") + dl, binding_count=F("binding_count") + db
+            )
+
+
+def device_findings_apply(*, device_id: int, findings: DeviceFindings, options: IngestOptions) -> ApplyResult:
+    """Record what discovery found on one device (see the module docstring). Idempotent: applying the same findings
+    again inserts, updates and deletes nothing (only `last_seen` moves). Retried on a deadlock or serialization
+    failure, which a concurrent applier can still cause on the database's side."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return _apply_once(device_id=device_id, findings=findings, options=options)
+        except OperationalError as exc:
+            if attempt == RETRIES or ("deadlock" not in str(exc).lower() and "serializ" not in str(exc).lower()):
+                raise
+            logger.warning("retrying inventory write for device %s after: %s", device_id, exc)
+    raise AssertionError("unreachable")
+
+
+def certificate_counters_recompute(*, certificate_ids: Iterable[int] | None = None) -> int:
+    """Recompute `location_count` and `binding_count` from the rows (repair tool; the bulk path keeps them right).
+    Returns the number of certificates changed."""
+    from django.db.models import Count, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    locations = (
+        CertificateLocation.objects.filter(certificate=OuterRef("pk"), state=LocationState.OK)
+        .values("certificate")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    bindings = (
+        CertificateBinding.objects.filter(location__certificate=OuterRef("pk"))
+        .values("location__certificate")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    queryset = Certificate.objects.all()
+    if certificate_ids is not None:
+        queryset = queryset.filter(id__in=list(certificate_ids))
+    queryset = queryset.annotate(lc=Coalesce(Subquery(locations), 0), bc=Coalesce(Subquery(bindings), 0)).exclude(
+        location_count=F("lc"), binding_count=F("bc")
+    )
+    changed = [(pk, lc, bc) for pk, lc, bc in queryset.values_list("id", "lc", "bc")]
+    Certificate.objects.bulk_update(
+        [Certificate(id=pk, location_count=lc, binding_count=bc) for pk, lc, bc in changed],
+        ["location_count", "binding_count"],
+        batch_size=500,
+    )
+    return len(changed)
