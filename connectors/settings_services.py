@@ -10,6 +10,7 @@ from clm.audit import audit_record
 from connectors.models import GeneralSettings
 
 SINGLETON_ID = 1
+PUSH_VALIDATION_TASK = "connectors: push validation"
 
 
 def general_settings_get() -> GeneralSettings:
@@ -28,8 +29,21 @@ def general_settings_update(*, actor: Any, **changes: Any) -> GeneralSettings:
         setattr(settings, name, value)
     settings.full_clean()
     settings.save()
+    if "push_validation_interval_minutes" in changed:
+        push_validation_schedule_sync(minutes=settings.push_validation_interval_minutes)
     summary = ", ".join(f"{name}={value}" for name, value in changed.items())
     audit_record(
         actor=actor, action="settings.general.updated", summary=f"general settings changed: {summary}", obj=settings
     )
     return settings
+
+
+def push_validation_schedule_sync(*, minutes: int) -> None:
+    """Point beat's push-validation entry at the configured interval (the entry is created by a migration)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    interval, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.update_or_create(
+        name=PUSH_VALIDATION_TASK,
+        defaults={"task": "connectors.push_validation", "interval": interval, "enabled": True},
+    )

@@ -1,0 +1,290 @@
+"""Sync status of connectors, and the connectors discovery creates.
+
+Rules ("Connector Behavior for IIS", "Pushing a Server Certificate"):
+- after a discovery of a device, a connector whose certificate is where its targets say (on the binding, in the
+  store, in the file) is in sync; a pushed (or discovered) connector whose certificate is not there any more is out
+  of sync -- so when a newer certificate was pushed to the same binding, the old certificate's connector goes out of
+  sync; a connector never pushed whose certificate is not there stays unknown;
+- after a verified push the connector is in sync; after its rollback, out of sync;
+- a validation sweep sets it from what the endpoints serve (connectors.validation).
+
+Discovery creates a profile connector for each binding that uses an inventory certificate, and a push-only
+connector for each PFX file found in a folder or share; rediscovery updates their sync status.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from certificates.choices import INVENTORY_STATUSES, BindingKind, LocationKind, LocationState
+from certificates.hooks import register_connector_summaries
+from certificates.models import CertificateBinding, CertificateLocation
+from connectors.choices import (
+    BindType,
+    ConnectorSource,
+    LocationType,
+    PushStep,
+    PushType,
+    SyncStatus,
+    TargetKind,
+)
+from connectors.models import AppConnector, ConnectorTarget, PushDevice
+from connectors.validation import endpoints_deactivate, endpoints_replace
+from devices.profiles import format_ip, profile_name
+from workorders.models import WorkOrder
+
+NAME_LIMIT = 128
+
+
+def _push_summary(order: WorkOrder, rows: Sequence[PushDevice]) -> dict[str, Any]:
+    return {
+        "work_order": order.pk,
+        "work_order_id": order.work_order_id,
+        "action": order.action,
+        "ok": all(r.step == (PushStep.COMPLETED if order.action == "push" else PushStep.ROLLED_BACK) for r in rows),
+        "at": timezone.now().isoformat(),
+        "thumbprint": rows[0].thumbprint if rows else "",
+        "devices": [{"device": r.device_id, "name": r.device.name, "step": r.step, "error": r.error} for r in rows],
+    }
+
+
+def connector_after_push(*, connector: AppConnector, order: WorkOrder, rows: Sequence[PushDevice]) -> None:
+    """Record the push on the connector: its last push, the endpoints validation watches from now on, its status."""
+    completed = [r for r in rows if r.step == PushStep.COMPLETED]
+    status: str
+    with transaction.atomic():
+        for row in rows:
+            if row.step == PushStep.COMPLETED:
+                endpoints_replace(connector=connector, row=row)
+            elif row.step == PushStep.ROLLED_BACK:
+                endpoints_deactivate(connector=connector, device=row.device)
+        if completed and len(completed) == len(rows):
+            status, reason = SyncStatus.IN_SYNC, "Pushed and verified over TLS."
+        elif completed:
+            status, reason = SyncStatus.OUT_OF_SYNC, "The last push did not reach every server."
+        else:
+            status, reason = connector.sync_status, "The last push failed; nothing of it is in place."
+        AppConnector.objects.filter(pk=connector.pk).update(
+            last_push=_push_summary(order, rows),
+            sync_status=status,
+            sync_reason=reason,
+            sync_checked_at=timezone.now(),
+        )
+
+
+def connector_after_rollback(*, connector: AppConnector, order: WorkOrder, rows: Sequence[PushDevice]) -> None:
+    with transaction.atomic():
+        for row in rows:
+            if row.step == PushStep.ROLLED_BACK:
+                endpoints_deactivate(connector=connector, device=row.device)
+        AppConnector.objects.filter(pk=connector.pk).update(
+            last_push=_push_summary(order, rows),
+            sync_status=SyncStatus.OUT_OF_SYNC,
+            sync_reason="Rolled back: the servers have their previous certificate again.",
+            sync_checked_at=timezone.now(),
+        )
+
+
+# --- discovery ------------------------------------------------------------------------------------------------------
+
+
+def _binding_profile(binding: CertificateBinding) -> str:
+    return profile_name(
+        site=binding.site_name,
+        ip=binding.ip or "*",
+        port=int(binding.port or 443),
+        host=binding.host,
+        protocol="https",
+        sni=binding.sni,
+    )
+
+
+def _folder(path: str) -> str:
+    return path.replace("/", "\\").rpartition("\\")[0]
+
+
+def _unique_name(base: str, taken: set[str]) -> str:
+    name = base[:NAME_LIMIT]
+    n = 2
+    while name.lower() in taken:
+        suffix = f" ({n})"
+        name = base[: NAME_LIMIT - len(suffix)] + suffix
+        n += 1
+    taken.add(name.lower())
+    return name
+
+
+def _discovered_connectors(device: Any, bindings: list[CertificateBinding], files: list[CertificateLocation]) -> int:
+    """Create the connectors discovery owes this device's findings (existing ones are kept, not duplicated)."""
+    existing = set(ConnectorTarget.objects.filter(device=device).values_list("connector__certificate_id", "profile"))
+    existing_files = set(
+        AppConnector.objects.filter(targets__device=device, location_type=LocationType.FILE_SYSTEM).values_list(
+            "certificate_id", "file_path"
+        )
+    )
+    wanted: list[tuple[AppConnector, ConnectorTarget]] = []
+    cert_ids = {c for c in [*(b.location.certificate_id for b in bindings), *(f.certificate_id for f in files)] if c}
+    taken: dict[int | None, set[str]] = defaultdict(set)
+    for owner, name in AppConnector.objects.filter(certificate_id__in=cert_ids).values_list("certificate_id", "name"):
+        taken[owner].add(name.lower())
+    for binding in bindings:
+        cert_id = binding.location.certificate_id
+        profile = _binding_profile(binding)
+        if cert_id is None or (cert_id, profile) in existing:
+            continue
+        existing.add((cert_id, profile))
+        host = f":{binding.host}" if binding.host else ""
+        base = f"{device.name} {binding.site_name} {format_ip(binding.ip)}:{binding.port}{host}"
+        connector = AppConnector(
+            certificate_id=cert_id,
+            name=_unique_name(base, taken[cert_id]),
+            description="Created by discovery from the binding that uses this certificate.",
+            push_type=PushType.PUSH_AND_BIND,
+            bind_type=BindType.UPDATE_CERTIFICATE,
+            store="web_hosting" if binding.location.store == "WebHosting" else "personal",
+            friendly_name=binding.location.friendly_name[:255],
+            source=ConnectorSource.DISCOVERY,
+        )
+        target = ConnectorTarget(
+            device=device,
+            kind=TargetKind.PROFILE,
+            profile=profile,
+            site=binding.site_name,
+            protocol="https",
+            ip=binding.ip or "*",
+            port=binding.port,
+            host=binding.host,
+            sni=binding.sni,
+        )
+        wanted.append((connector, target))
+    for location in files:
+        folder = _folder(location.path)
+        if location.certificate_id is None or (location.certificate_id, folder) in existing_files:
+            continue
+        existing_files.add((location.certificate_id, folder))
+        connector = AppConnector(
+            certificate_id=location.certificate_id,
+            name=_unique_name(f"{device.name} {location.path}", taken[location.certificate_id]),
+            description="Created by discovery from a PFX file in a folder or share (set the file password to push).",
+            push_type=PushType.PUSH,
+            location_type=LocationType.FILE_SYSTEM,
+            file_path=folder[:500],
+            friendly_name=location.friendly_name[:255],
+            source=ConnectorSource.DISCOVERY,
+        )
+        wanted.append((connector, ConnectorTarget(device=device, kind=TargetKind.DEVICE, profile=device.name)))
+    if not wanted:
+        return 0
+    created = AppConnector.objects.bulk_create([c for c, _ in wanted])
+    targets = []
+    for connector, (_, target) in zip(created, wanted, strict=True):
+        target.connector = connector
+        targets.append(target)
+    ConnectorTarget.objects.bulk_create(targets)
+    return len(created)
+
+
+def _binding_key(site: str, ip: str | None, port: int | None, host: str) -> str:
+    return f"{site.lower()}|{format_ip(ip).lower()}|{port}|{(host or '').lower()}"
+
+
+def _presence(connectors: list[AppConnector]) -> dict[int, tuple[bool, str]]:
+    """For each connector: (is its certificate everywhere its targets say, why not)."""
+    targets = list(ConnectorTarget.objects.filter(connector__in=connectors).select_related("device"))
+    device_ids = {t.device_id for t in targets}
+    bound: set[tuple[int, str, int]] = set()
+    for device_id, site, ip, port, host, cert_id in CertificateBinding.objects.filter(
+        device_id__in=device_ids, kind=BindingKind.SITE, protocol="https"
+    ).values_list("device_id", "site_name", "ip", "port", "host", "location__certificate_id"):
+        if cert_id is not None:
+            bound.add((device_id, _binding_key(site, ip, port, host), cert_id))
+    stored: set[tuple[int, str, int]] = set()
+    files: set[tuple[int, str, int]] = set()
+    for device_id, kind, store, path, cert_id in CertificateLocation.objects.filter(
+        device_id__in=device_ids, certificate__isnull=False, state=LocationState.OK
+    ).values_list("device_id", "kind", "store", "path", "certificate_id"):
+        if kind == LocationKind.STORE:
+            stored.add((device_id, store.lower(), cert_id))
+        else:
+            files.add((device_id, _folder(path).lower(), cert_id))
+    by_connector: dict[int, list[ConnectorTarget]] = defaultdict(list)
+    for t in targets:
+        by_connector[t.connector_id].append(t)
+    out: dict[int, tuple[bool, str]] = {}
+    for connector in connectors:
+        missing = []
+        for t in by_connector.get(connector.pk, []):
+            cert = connector.certificate_id
+            if t.kind in (TargetKind.PROFILE, TargetKind.NEW_BINDING):
+                key = _binding_key(t.site, t.new_ip or t.ip, t.new_port or t.port, t.new_host or t.host)
+                if (t.device_id, key, cert) not in bound:
+                    missing.append(f"not on {t.profile} of {t.device.name}")
+            elif connector.location_type == LocationType.FILE_SYSTEM:
+                if (t.device_id, connector.file_path.rstrip("\\/").lower(), cert) not in files:
+                    missing.append(f"no file in {connector.file_path} on {t.device.name}")
+            elif (t.device_id, connector.store_name.lower(), cert) not in stored:
+                missing.append(f"not in LocalMachine\\{connector.store_name} of {t.device.name}")
+        out[connector.pk] = (not missing, "; ".join(missing)[:480])
+    return out
+
+
+def connectors_after_discovery(*, device_id: int, bindings_scanned: bool = True) -> dict[str, int]:
+    """The hook discovery calls after it recorded a device: create the connectors owed to what was found there,
+    then re-judge the sync status of every connector with a target on the device. Fixed number of queries."""
+    from devices.models import Device
+
+    device = Device.objects.filter(pk=device_id).first()
+    if device is None:
+        return {"created": 0, "updated": 0}
+    in_inventory = Q(location__certificate__status__in=INVENTORY_STATUSES)
+    bindings = list(
+        CertificateBinding.objects.filter(in_inventory, device=device, kind=BindingKind.SITE, protocol="https")
+        .select_related("location")
+        .order_by("site_name", "port", "host")
+    )
+    files = list(
+        CertificateLocation.objects.filter(
+            device=device,
+            kind=LocationKind.FILE,
+            state=LocationState.OK,
+            certificate__status__in=INVENTORY_STATUSES,
+        ).order_by("path")
+    )
+    created = _discovered_connectors(device, bindings if bindings_scanned else [], files)
+    connectors = list(AppConnector.objects.filter(targets__device=device).distinct())
+    presence = _presence(connectors)
+    now = timezone.now()
+    changed = []
+    for connector in connectors:
+        present, why = presence[connector.pk]
+        expected_there = connector.source == ConnectorSource.DISCOVERY or bool((connector.last_push or {}).get("ok"))
+        if present:
+            status, reason = SyncStatus.IN_SYNC, "Discovery found the certificate where the connector puts it."
+        elif expected_there:
+            status, reason = SyncStatus.OUT_OF_SYNC, f"Discovery: {why}."
+        else:
+            status, reason = SyncStatus.UNKNOWN, f"Not pushed yet; discovery: {why}."
+        connector.sync_status, connector.sync_reason, connector.sync_checked_at = status, reason[:500], now
+        changed.append(connector)
+    AppConnector.objects.bulk_update(changed, ["sync_status", "sync_reason", "sync_checked_at"], batch_size=500)
+    return {"created": created, "updated": len(changed)}
+
+
+# --- the inventory's `connectors` list ------------------------------------------------------------------------------
+
+
+@register_connector_summaries
+def connector_summaries(certificate_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    rows = AppConnector.objects.filter(certificate_id__in=list(certificate_ids)).values_list(
+        "certificate_id", "id", "name", "push_type", "sync_status"
+    )
+    for cert_id, pk, name, push_type, sync in rows:
+        out[cert_id].append({"id": pk, "name": name, "push_type": push_type, "sync_status": sync})
+    return dict(out)
