@@ -236,6 +236,9 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
     result = device_findings_apply(
         device_id=device.pk, findings=findings, options=IngestOptions(status=status, default_group_id=group_id)
     )
+    from connectors.sync import connectors_after_discovery
+
+    connectors_after_discovery(device_id=device.pk, bindings_scanned=findings.bindings_scanned)
     failed_sources = [f"{name}: {source.detail}" for name, source in snapshot.sources.items() if not source.ok]
     return DeviceOutcome(
         certificates_found=len(findings.certificates),

@@ -19,7 +19,10 @@ It returns the JSON-serialisable result stored on the order, or raises:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,3 +78,29 @@ def executor_for(action: str) -> Executor | None:
 
 def registered_actions() -> list[str]:
     return sorted(_executors)
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    """What an executor may want to know about the run it is in: the attempt number, and whether a transient failure
+    now would fail the order instead of being retried (so that an executor can undo partial work first)."""
+
+    attempt: int
+    final: bool
+
+
+_execution: ContextVar[ExecutionInfo | None] = ContextVar("workorder_execution", default=None)
+
+
+@contextmanager
+def execution_info(info: ExecutionInfo) -> Iterator[None]:
+    token = _execution.set(info)
+    try:
+        yield
+    finally:
+        _execution.reset(token)
+
+
+def current_execution() -> ExecutionInfo:
+    """The run the calling executor is in (outside a run: attempt 1, final, so nothing is left half done)."""
+    return _execution.get() or ExecutionInfo(attempt=1, final=True)

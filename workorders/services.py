@@ -32,8 +32,10 @@ from workorders.choices import (
 )
 from workorders.executors import (
     ExecutionError,
+    ExecutionInfo,
     ExecutionPending,
     TransientExecutionError,
+    execution_info,
     executor_for,
     executor_queue,
 )
@@ -448,7 +450,7 @@ def workorder_execute(
         _finish_failed(order, f"No executor is installed for '{order.get_action_display()}' work orders.")
         return ExecutionOutcome("failed")
     try:
-        with context.bound(tracking_id=order.tracking_id):
+        with context.bound(tracking_id=order.tracking_id), execution_info(ExecutionInfo(order.attempts, final)):
             result = run(order)
     except ExecutionPending as pending:
         if order.attempts >= MAX_PENDING_POLLS:

@@ -20,6 +20,7 @@ from workorders.choices import PERSON_VERBS, Verb, WorkOrderState
 from workorders.filtersets import WorkOrderFilterSet
 from workorders.forms import ImplementForm, TransitionForm
 from workorders.models import WorkOrder
+from workorders.panels import workorder_panels_for
 from workorders.selectors import (
     TABS,
     notifications_unread,
@@ -86,7 +87,8 @@ def _order_context(request: HttpRequest, order: WorkOrder) -> dict[str, Any]:
 def workorder_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require_any_role(request)
     order = get_object_or_404(WorkOrder.objects.select_related("requester", "certificate", "target_type"), pk=pk)
-    return render(request, "workorders/workorder_detail.html", _order_context(request, order))
+    context = {**_order_context(request, order), "panels": workorder_panels_for(request, order)}
+    return render(request, "workorders/workorder_detail.html", context)
 
 
 @login_required

@@ -11,7 +11,7 @@ from workorders import executors
 from workorders.models import WorkOrder
 from workorders.services import workorder_approve, workorder_create, workorder_submit
 
-TEST_ACTION = "rollback"  # an action no executor of this branch owns; tests install their own
+TEST_ACTION = "rollback"  # tests install their own executor for it (installed_executor)
 
 
 def group_with_levels(levels: int) -> CertificateGroup:

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 
 from tests.workorders.helpers import approved_order, installed_executor
+from workorders import executors
 from workorders.choices import WorkOrderState
 from workorders.executors import ExecutionError, ExecutionPending, TransientExecutionError, executor_for
 from workorders.models import WorkOrder
@@ -44,8 +45,12 @@ def test_a_successful_run_completes_the_order_with_its_result(running: WorkOrder
 
 
 def test_an_action_without_executor_fails_the_order_with_a_clear_message(running: WorkOrder) -> None:
-    with installed_executor(lambda order: {}, action="push"):
+    saved = executors._executors.pop(running.action, None)
+    try:
         outcome = workorder_execute(work_order_id=running.pk, attempt=1)
+    finally:
+        if saved is not None:
+            executors._executors[running.action] = saved
     running.refresh_from_db()
     assert outcome.status == "failed"
     assert "No executor is installed for 'Rollback'" in running.error
