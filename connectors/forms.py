@@ -17,7 +17,7 @@ from connectors.choices import (
     Vendor,
 )
 from connectors.models import GeneralSettings
-from connectors.services import BindingChanges, ConnectorInput, NewBinding
+from connectors.rules import BindingChanges, ConnectorInput, NewBinding
 from devices.models import Device
 
 TRISTATE = [("", "Keep as it is"), ("on", "On"), ("off", "Off")]

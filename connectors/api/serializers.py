@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from connectors.choices import BindType, LocationType, PostScriptFailure, PushType, ScriptLocation, StoreChoice
 from connectors.models import AppConnector, ConnectorTarget, GeneralSettings, PushDevice
-from connectors.services import BindingChanges, ConnectorInput, NewBinding
+from connectors.rules import BindingChanges, ConnectorInput, NewBinding
 
 
 class GeneralSettingsSerializer(serializers.ModelSerializer):

@@ -22,7 +22,8 @@ from certificates.services import certificate_record
 from certificates.x509 import parse_der
 from connectors.models import AppConnector, PushDevice
 from connectors.previewing import push_preview_run
-from connectors.services import ConnectorInput, connector_create, push_request
+from connectors.rules import ConnectorInput
+from connectors.services import connector_create, push_request
 from devices.choices import ValidationState
 from devices.models import Device, DeviceValidation
 from devices.services import device_create
@@ -86,8 +87,10 @@ def make_certificate(
     """A certificate issued by a test CA and recorded Managed, with its private key held as `key_location` says
     (None: no key row at all)."""
     ca_key, ca_cert = _test_ca()
-    key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_key else ec.generate_private_key(
-        ec.SECP256R1()
+    key: Any = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if rsa_key
+        else ec.generate_private_key(ec.SECP256R1())
     )
     now = datetime.datetime.now(datetime.UTC)
     eku = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH]
@@ -110,7 +113,9 @@ def make_certificate(
         parsed=parsed, status=CertificateStatus.MANAGED, source=CertificateSource.UPLOADED, chain_pem=chain
     )
     if key_location is not None:
-        pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        pkcs8 = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         PrivateKey.objects.create(
             certificate=certificate,
             location=key_location,

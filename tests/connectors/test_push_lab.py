@@ -21,7 +21,6 @@ from tests.connectors.helpers import (
     connector_for,
     control,
     execute,
-    host_site,
     https_bindings,
     journal,
     make_certificate,
@@ -135,7 +134,7 @@ def test_the_preview_refuses_sni_on_a_binding_without_a_host_and_cancels_the_ord
 ) -> None:
     devices = onboard(lab, "IIS2016")
     certificate = make_certificate("www.legacy.lab.test")
-    from connectors.services import BindingChanges
+    from connectors.rules import BindingChanges
 
     connector = connector_for(
         certificate,
@@ -159,7 +158,7 @@ def test_the_preview_refuses_a_duplicate_binding_and_an_ssl_flag_the_build_lacks
     db: Any, lab: Lab, people: dict[str, Any]
 ) -> None:
     devices = onboard(lab, "IIS2016")
-    from connectors.services import BindingChanges
+    from connectors.rules import BindingChanges
 
     duplicate = connector_for(
         make_certificate("portal.lab.test"),
@@ -198,7 +197,7 @@ def test_create_binding_on_the_2016_host_sends_a_tripledes_pfx_and_serves_the_ce
         bind_type="create_binding",
         new_bindings=[_new(site="Legacy Portal", host="shop2016.lab.test", sni=True)],
     )
-    order, rows = _push(connector, people)
+    order, _ = _push(connector, people)
 
     assert order.state == "completed", order.error
     (entry,) = journal(lab, "IIS2016", "push_and_bind")
@@ -290,7 +289,9 @@ def test_a_failing_pre_push_script_stops_before_any_change(db: Any, lab: Lab, pe
     assert served_thumbprint(ip, 443, "shop.lab.test") == before
 
 
-@pytest.mark.parametrize(("policy", "state", "step"), [("rollback", "failed", "rolled_back"), ("warn", "completed", "completed")])
+@pytest.mark.parametrize(
+    ("policy", "state", "step"), [("rollback", "failed", "rolled_back"), ("warn", "completed", "completed")]
+)
 def test_a_failing_post_push_script_rolls_back_or_warns_as_the_connector_says(
     db: Any, lab: Lab, people: dict[str, Any], policy: str, state: str, step: str
 ) -> None:
@@ -370,7 +371,7 @@ def test_all_or_nothing_rolls_back_the_device_that_succeeded_when_another_fails(
 
 
 def _new(**fields: Any) -> Any:
-    from connectors.services import NewBinding
+    from connectors.rules import NewBinding
 
     return NewBinding(**fields)
 
@@ -490,7 +491,7 @@ def test_a_file_system_push_writes_host_named_pfx_with_the_connector_password(
         file_path="C:\\certs\\incoming",
         file_password="Ccs-Pass-2026!",
     )
-    order, rows = _push(connector, people)
+    order, _ = _push(connector, people)
 
     assert order.state == "completed", order.error
     (entry,) = journal(lab, "IIS2022", "write_file")
