@@ -101,7 +101,7 @@ def make_certificate(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_before(min(now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days - 30)))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
@@ -203,3 +203,22 @@ def journal(lab: Lab, host: str, op: str) -> list[dict[str, Any]]:
 
 def address(lab: Lab, host: str) -> str:
     return lab.host(host).state.addresses[0]
+
+
+def discover(devices: list[Device], name: str = "connectors") -> None:
+    """One discovery of the devices through the run services the device task calls (WinRM, ingestion, and the
+    connectors hook), in this process."""
+    from discovery import runs
+    from discovery.models import Discovery, DiscoveryRun, DiscoveryRunDevice
+    from discovery.services import DiscoveryInput, discovery_save
+
+    label = f"{name}-{Discovery.objects.count() + 1}"
+    discovery = discovery_save(data=DiscoveryInput(name=label, devices=[d.pk for d in devices]), user=None)
+    run = DiscoveryRun.objects.create(
+        discovery=discovery, discovery_name=discovery.name, options=runs.run_options(discovery)
+    )
+    for device in devices:
+        row = DiscoveryRunDevice.objects.create(run=run, device=device, device_name=device.name)
+        started = runs.run_device_begin(row_id=row.pk)
+        assert started is not None
+        runs.run_device_complete(row_id=row.pk, outcome=runs.discovery_device_run(row=started))

@@ -17,7 +17,7 @@ def workorder_chip(order: WorkOrder | None) -> str:
     """A badge in the UI.md colour of the order's state, with its id; a click opens the timeline (a link to the
     order without JavaScript)."""
     if order is None:
-        return format_html('<span class="badge badge-grey">No work order</span>')
+        return format_html('<span class="badge badge-{}">{}</span>', "grey", "No work order")
     return format_html(
         '<a class="badge badge-{} chip" href="{}" data-dialog-url="{}" data-testid="wo-chip" '
         'title="Open the timeline of {}">{} · {}</a>',
