@@ -68,6 +68,7 @@ def holistic_connectors(request: HttpRequest, certificate: Certificate | None) -
                     "connector": connector,
                     "target": target,
                     "order": order,
+                    "live": order is not None and order.state in (WorkOrderState.SCHEDULED, WorkOrderState.IN_PROGRESS),
                     "row": last_rows.get((connector.pk, target.device_id)),
                     "validation": _device_validation(connector, target.device_id),
                     "can_push": writer and not busy,
