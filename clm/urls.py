@@ -18,6 +18,8 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("audit/", views.audit_list, name="audit_list"),
     path("settings/users/", views.user_list, name="user_list"),
+    path("", include("devices.urls")),
+    path("", include("vaults.urls")),
     path("", include("connectors.urls")),
     path("", include("workorders.urls")),
     path("", include("enrollment.urls")),

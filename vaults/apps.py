@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class VaultsConfig(AppConfig):
     name = "vaults"
+    verbose_name = "Credentials and vaults"
