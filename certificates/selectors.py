@@ -51,7 +51,10 @@ COUNT_CAP = 10_000
 def certificate_list(*, kind: str | None = None) -> QuerySet[Certificate]:
     """The inventory queryset (Server: everything but clientAuth-only; Client: clientAuth-only; None: both), with
     what a list row shows joined in (group, policy, key)."""
-    queryset = Certificate.objects.select_related("group__policy", "private_key").defer("der", "chain_pem")
+    # The key's PKCS#8 is never loaded (or decrypted) to list certificates: only where the key is.
+    queryset = Certificate.objects.select_related("group__policy", "private_key").defer(
+        "der", "chain_pem", "private_key__pkcs8", "private_key__hsm_handle"
+    )
     if kind == InventoryKind.CLIENT:
         queryset = queryset.filter(is_client=True)
     elif kind == InventoryKind.SERVER:
