@@ -79,6 +79,10 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "default_group": group_default()}
 
+    def filter_queryset(self, queryset: QuerySet[Certificate]) -> QuerySet[Certificate]:
+        # The list's filters (and its "inventory only" default) do not hide a certificate asked for by id.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         certificate = self.get_object()
         context = {**self.get_serializer_context(), "connectors": connector_summaries([certificate.pk])}
