@@ -161,7 +161,10 @@ def test_an_on_demand_discovery_finds_exactly_the_lab_and_a_second_run_changes_n
 
     def state() -> Any:
         return (
-            sorted((c["id"], c["sha256"], c["status"], c["group"], c["location_count"], c["binding_count"]) for c in _inventory(api, auditor)),
+            sorted(
+                (c["id"], c["sha256"], c["status"], c["group"], c["location_count"], c["binding_count"])
+                for c in _inventory(api, auditor)
+            ),
             sorted(CertificateLocation.objects.values_list("id", "key", "certificate_id", "state", "first_seen")),
             sorted(CertificateBinding.objects.values_list("id", "key", "location_id", "first_seen")),
         )
@@ -228,15 +231,13 @@ def test_a_failing_host_does_not_stop_the_run(
     assert not CertificateLocation.objects.filter(device=devices["IIS2016"]).exists()
 
 
-def test_a_certificate_removed_on_a_host_loses_that_location(
-    lab: Lab, worker: Any, api: Any, admin_user: Any
-) -> None:
+def test_a_certificate_removed_on_a_host_loses_that_location(lab: Lab, worker: Any, api: Any, admin_user: Any) -> None:
     devices = onboard_demo(lab, hosts=("IIS2016",))
     discovery_id = _create(api, admin_user, devices, name="removal")
     assert _run(api, admin_user, discovery_id, worker)["state"] == "completed"
     host = lab.host("IIS2016")
     with host.lock:
-        thumbprint, stored = next(
+        thumbprint, _stored = next(
             (t, c) for t, c in host.state.stores["My"].items() if "portal" in c.certificate.subject.rfc4514_string()
         )
         del host.state.stores["My"][thumbprint]
@@ -305,7 +306,12 @@ def test_a_scheduled_discovery_runs_when_due_and_ends_after_two(
     discovery_id = _create(api, admin_user, devices, name="nightly", run_type="scheduled", schedule=schedule)
     discovery = Discovery.objects.get(pk=discovery_id)
     task = PeriodicTask.objects.get(pk=discovery.periodic_task_id)
-    assert (task.task, task.enabled, task.crontab.minute, task.crontab.hour) == ("discovery.run_scheduled", True, "5", "0")
+    assert (task.task, task.enabled, task.crontab.minute, task.crontab.hour) == (
+        "discovery.run_scheduled",
+        True,
+        "5",
+        "0",
+    )
     described = api(admin_user).get(f"/api/v1/discoveries/{discovery_id}/").json()["schedule"]
     assert described["summary"] == f"Every day at 00:05 (UTC), starting {today.day} {today:%B} {today.year}, 2 times."
 
