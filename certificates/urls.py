@@ -1,8 +1,9 @@
-"""Inventory pages (Inventory > Server / Client, a certificate's detail), Groups & Policies, the expiry report."""
+"""Inventory pages: Inventory > Server / Client, a certificate's home page (the holistic view, certificates.holistic)
+with its downloads, Groups & Policies, and the expiry report."""
 
 from django.urls import path
 
-from certificates import views
+from certificates import holistic, views
 
 app_name = "certificates"
 
@@ -11,7 +12,8 @@ urlpatterns = [
     path("inventory/client/", views.client_list, name="client_list"),
     path("inventory/<slug:kind>/saved-filters/", views.saved_filter_create, name="saved_filter_create"),
     path("inventory/saved-filters/<int:pk>/delete/", views.saved_filter_delete, name="saved_filter_delete"),
-    path("certificates/<int:pk>/", views.certificate_detail, name="certificate_detail"),
+    path("certificates/<int:pk>/", holistic.certificate_detail, name="certificate_detail"),
+    path("certificates/<int:pk>/download/<slug:fmt>/", holistic.certificate_download, name="certificate_download"),
     path("certificates/<int:pk>/move/", views.certificate_move, name="certificate_move"),
     path("groups/", views.group_list, name="group_list"),
     path("groups/new/", views.group_create, name="group_create"),

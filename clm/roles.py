@@ -35,6 +35,8 @@ def set_roles(user: Any, roles: list[str]) -> None:
     unknown = set(roles) - {r.value for r in Role}
     if unknown:
         raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
-    user.groups.set(Group.objects.filter(name__in=roles))
+    # get_or_create: a role's group may be missing (a flushed test database, a group deleted by hand); silently
+    # dropping the role would leave the user without it.
+    user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
     if hasattr(user, "_clm_roles"):
         del user._clm_roles

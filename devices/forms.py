@@ -68,10 +68,12 @@ class DeviceForm(forms.Form):
     use_required_attribute = False
 
     # Server details (Table 1)
-    name = forms.CharField(label="Server name", max_length=128)
+    # Presence is checked by the service, so the form shows the same messages as the API and the import.
+    name = forms.CharField(label="Server name", max_length=128, required=False)
     hostname = forms.CharField(
         label="Hostname",
         max_length=255,
+        required=False,
         help_text="FQDN preferred. It must resolve from the gateway's network (for the integrated gateway: from the "
         "portal's device workers). An IP address works too.",
     )
@@ -110,6 +112,7 @@ class DeviceForm(forms.Form):
         choices=[("new", "New"), ("existing", "Existing")],
         initial="existing",
         widget=forms.RadioSelect,
+        required=False,  # hidden (and so not sent) when the mode is Integrated
     )
     gateway = forms.ModelChoiceField(
         label="Windows gateway",
@@ -325,12 +328,6 @@ class DeviceForm(forms.Form):
             for message in messages:
                 self.add_error(target, message)
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("file_system_enabled") and not (cleaned.get("file_system_path") or "").strip():
-            self.add_error("file_system_path", "Enter the certificate location, or untick Centralized file system.")
-        return cleaned
-
 
 class GatewayForm(forms.Form):
     """An external Windows gateway (reference Table 3) with its optional gateway credential."""
@@ -340,6 +337,7 @@ class GatewayForm(forms.Form):
     name = forms.CharField(
         label="Windows gateway name",
         max_length=63,
+        required=False,
         help_text="Lower-case letters, digits and hyphens. Its worker runs `python manage.py run_gateway <name>`.",
     )
     gateway_type = forms.ChoiceField(label="Gateway type", choices=GatewayType.choices, initial=GatewayType.POWERSHELL)
@@ -351,7 +349,7 @@ class GatewayForm(forms.Form):
     )
     fqdn = forms.CharField(label="FQDN", max_length=255, required=False)
     port = forms.IntegerField(label="Port", min_value=1, max_value=65535, required=False)
-    url = forms.CharField(label="Windows gateway URL", max_length=500)
+    url = forms.CharField(label="Windows gateway URL", max_length=500, required=False)
     client_certificate = forms.FileField(label="Client authentication certificate (PFX)", required=False)
     client_certificate_password = forms.CharField(
         label="Certificate password", required=False, strip=False, widget=forms.PasswordInput(render_value=False)

@@ -56,6 +56,10 @@ def device_pending_validation(*, device: Device) -> DeviceValidation | None:
 
 
 def gateway_list() -> QuerySet[Gateway]:
+    """Every gateway, the integrated one first (re-created if a database flush removed the migration's row)."""
+    from devices.services import gateway_integrated
+
+    gateway_integrated()
     return Gateway.objects.order_by("-mode", "name")
 
 

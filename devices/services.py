@@ -457,6 +457,9 @@ def _winrm_errors(data: DeviceInput, errors: Errors) -> None:
 
 
 def _folder_errors(data: DeviceInput, gateway: Gateway | None, errors: Errors) -> tuple[Any, Any]:
+    if data.extra.get("file_system_missing"):
+        # The form's "Centralized file system" box was ticked without a path.
+        errors["file_system_path"] = ["Enter the certificate location, or untick Centralized file system."]
     if not data.file_system_path:
         return None, None
     problem = check_file_system_path(data.file_system_path)

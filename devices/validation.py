@@ -23,7 +23,7 @@ from clm.jobs import Progress, job_enqueue, job_kind
 from clm.models import Job
 from devices.choices import CertSync, DeviceStatus, StatusLogStep, StepOutcome, ValidationState
 from devices.iis import operations
-from devices.iis.errors import DeviceError, Timeout, Unreachable
+from devices.iis.errors import AuthFailed, DeviceError, Timeout, Unreachable
 from devices.models import Device, DeviceValidation
 from devices.profiles import normalize_sites
 from devices.sessions import CredentialUnavailable, GatewayUnsupported, device_endpoint, device_folder_credential
@@ -124,8 +124,30 @@ def status_for_error(error: BaseException, *, step: str) -> str:
     return DeviceStatus.FAILED
 
 
-def _error_text(error: BaseException) -> str:
-    return error.message if isinstance(error, DeviceError) else str(error)
+def _error_text(error: BaseException, device: Device | None = None) -> str:
+    """The reason shown in the status log: the device layer's message, made readable for the common cases."""
+    if not isinstance(error, DeviceError):
+        return str(error)
+    text = error.message
+    if isinstance(error, Unreachable) and device is not None:
+        lowered = text.lower()
+        cause = next(
+            (c for c in ("connection refused", "timed out", "no route to host", "connection reset") if c in lowered),
+            None,
+        )
+        if cause is not None:
+            text = f"nothing answers on {device.hostname}:{device.effective_port} ({cause})"
+    if (
+        isinstance(error, AuthFailed)
+        and device is not None
+        and device.winrm_auth == "basic"
+        and device.winrm_scheme == "http"
+    ):
+        text += (
+            " (a host refuses Basic over plain HTTP unless its WinRM service allows unencrypted traffic, which "
+            "Windows does not by default: use HTTPS)"
+        )
+    return text
 
 
 def _resolves(hostname: str, port: int) -> str | None:
@@ -226,7 +248,7 @@ def device_probe(device: Device, progress: Progress | None = None) -> Outcome:
             session.open()
         except DeviceError as exc:
             step = StatusLogStep.COMMUNICATION
-            return out.fail(step, status_for_error(exc, step=step), _error_text(exc))
+            return out.fail(step, status_for_error(exc, step=step), _error_text(exc, device))
         out.record(
             StatusLogStep.COMMUNICATION,
             StepOutcome.OK,
@@ -238,7 +260,7 @@ def device_probe(device: Device, progress: Progress | None = None) -> Outcome:
             facts = operations.host_facts(session)
         except DeviceError as exc:
             step = StatusLogStep.VERSION
-            return out.fail(step, status_for_error(exc, step=step), _error_text(exc))
+            return out.fail(step, status_for_error(exc, step=step), _error_text(exc, device))
         out.facts = facts
         out.record(StatusLogStep.VERSION, StepOutcome.OK, _describe_facts(facts))
         report(60, "fetching sites and bindings")
@@ -246,7 +268,7 @@ def device_probe(device: Device, progress: Progress | None = None) -> Outcome:
             inventory = operations.list_sites(session)
         except DeviceError as exc:
             step = StatusLogStep.INSTANCE
-            return out.fail(step, status_for_error(exc, step=step), _error_text(exc))
+            return out.fail(step, status_for_error(exc, step=step), _error_text(exc, device))
         out.sites, out.http_sys = _site_dicts(inventory)
         out.record(StatusLogStep.INSTANCE, StepOutcome.OK, _describe_sites(out.sites, out.http_sys))
         if device.cert_sync == CertSync.IGNORED:
@@ -257,7 +279,7 @@ def device_probe(device: Device, progress: Progress | None = None) -> Outcome:
                 detail = _probe_discovery(device, session)
             except (DeviceError, CredentialUnavailable) as exc:
                 step = StatusLogStep.DISCOVERY
-                return out.fail(step, status_for_error(exc, step=step), _error_text(exc))
+                return out.fail(step, status_for_error(exc, step=step), _error_text(exc, device))
             out.record(StatusLogStep.DISCOVERY, StepOutcome.OK, detail)
     finally:
         session.close()

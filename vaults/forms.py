@@ -21,9 +21,12 @@ class _ServiceErrors:
 class CredentialForm(_ServiceErrors, forms.Form):
     use_required_attribute = False
 
-    name = forms.CharField(label="Name", max_length=100)
+    # Presence is checked by the service, so the form shows the same messages as the API.
+    name = forms.CharField(label="Name", max_length=100, required=False)
     description = forms.CharField(label="Description", max_length=500, required=False)
-    username = forms.CharField(label="Username", max_length=256, help_text="DOMAIN\\user, user@domain or user.")
+    username = forms.CharField(
+        label="Username", max_length=256, required=False, help_text="DOMAIN\\user, user@domain or user."
+    )
     password = forms.CharField(
         label="Password",
         required=False,
@@ -40,7 +43,7 @@ class CredentialForm(_ServiceErrors, forms.Form):
 class PasswordVaultForm(_ServiceErrors, forms.Form):
     use_required_attribute = False
 
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(label="Name", max_length=100, required=False)
     description = forms.CharField(label="Description", max_length=500, required=False)
     passwords = forms.CharField(
         label="Passwords",

@@ -42,11 +42,11 @@ def expiry_badge(not_after: datetime | None) -> str:
         return ""
     days = (not_after - timezone.now()).days
     if not_after <= timezone.now():
-        return format_html('<span class="badge badge-red">Expired</span>')
+        return format_html('<span class="badge badge-{}">{}</span>', "red", "Expired")
     if days < 30:
-        return format_html('<span class="badge badge-orange">&lt; 30 days</span>')
+        return format_html('<span class="badge badge-{}">{}</span>', "orange", "< 30 days")
     if days < 90:
-        return format_html('<span class="badge badge-yellow">&lt; 90 days</span>')
+        return format_html('<span class="badge badge-{}">{}</span>', "yellow", "< 90 days")
     return ""
 
 

@@ -100,7 +100,11 @@ class DeviceViewSet(viewsets.ModelViewSet):
             validation = device_validation_request(device=device, user=request.user)
         return Response({"job": validation.job_id, "validation": validation.pk}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=BulkValidateSerializer, responses={202: ValidationQueuedSerializer(many=True)})
+    @extend_schema(
+        operation_id="v1_devices_validate_many",
+        request=BulkValidateSerializer,
+        responses={202: ValidationQueuedSerializer(many=True)},
+    )
     @action(detail=False, methods=["post"], url_path="validate")
     def validate_many(self, request: Request) -> Response:
         """Bulk validate: `{"devices": [ids]}`, one job per device on its own gateway's queue."""

@@ -209,8 +209,6 @@ class WinRSService:
                     await asyncio.wait_for(command.stdin_ended.wait(), timeout=request.operation_timeout)
                 except TimeoutError:
                     raise soap.fault_timed_out() from None
-        if command.task is not None and self._should_drop(command):
-            raise DropConnection(command.op or command.command_line)
         if command.result is None and command.task is not None:
             remaining = max(deadline - time.monotonic(), 0.0)
             try:
@@ -222,6 +220,9 @@ class WinRSService:
         result = command.result
         if result is None:
             raise soap.fault_timed_out()
+        if command.task is not None and self._should_drop(command):
+            # The host has done the work; only its answer is lost, the case a client must re-check after.
+            raise DropConnection(command.op or command.command_line)
         return self._output(request, command, result)
 
     def _output(self, request: soap.WSManRequest, command: Command, result: CommandResult) -> bytes:

@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from iissim.lab import Lab
-from tests.devices.labs import running_lab
-from tests.fixtures.workers import use_broker
-from tests.services import broker_url
+from tests.devices.labs import redis_broker_in_use, running_lab
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +20,7 @@ def demo_lab() -> Iterator[Lab]:
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
     """This test process and its workers on the Redis broker (CLM_TEST_BROKER_URL), emptied first."""
-    url = broker_url()
-    with use_broker(url, {}):
-        from clm.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.flushdb()
+    with redis_broker_in_use() as url:
         yield url
 
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import kombu.pools
 
 from devices.choices import CertSync, CredentialType, GatewayMode
 from devices.services import DeviceInput
 from iissim.lab import Lab
 from iissim.labfile import read_lab_file
+from tests.fixtures.workers import use_broker
+from tests.services import broker_url
 
 LAB_FILE = "iissim/labs/demo.yaml"
 SERVICE_ACCOUNT = "LAB\\svc-thumbprint"
@@ -67,3 +72,34 @@ def lab_device_input(
     for key, value in overrides.items():
         setattr(data, key, value)
     return data
+
+
+def lab_spec_with_unencrypted_host() -> dict[str, Any]:
+    """The demo lab plus IISPLAIN: a copy of IIS2022 whose WinRM service allows unencrypted traffic (and Basic) over
+    plain HTTP, unlike the stock hosts, whose WinRM answers Basic only over HTTPS."""
+    spec = copy.deepcopy(read_lab_file(LAB_FILE))
+    template = next(h for h in spec["hosts"] if h["name"] == "IIS2022")
+    plain = copy.deepcopy(template)
+    plain.update(name="IISPLAIN", fqdn="iisplain.lab.test", address="127.10.0.23")
+    plain["winrm"] = {**plain.get("winrm", {}), "auth": ["basic", "ntlm"], "allow_unencrypted": True}
+    spec["hosts"].append(plain)
+    return spec
+
+
+@contextmanager
+def redis_broker_in_use() -> Iterator[str]:
+    """This process (and the workers given the URL) on the Redis broker of CLM_TEST_BROKER_URL, emptied first.
+
+    kombu keeps producer pools in a process-wide registry keyed by the broker URL: after one test closes its pools,
+    the next test with the same URL would get a pool over closed connections, so the registry is reset too."""
+    url = broker_url()
+    kombu.pools.reset()
+    with use_broker(url, {}):
+        from clm.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.default_channel.client.flushdb()
+        try:
+            yield url
+        finally:
+            kombu.pools.reset()

@@ -17,7 +17,11 @@ class CredentialSerializer(serializers.ModelSerializer):
         model = Credential
         fields = ["id", "name", "description", "username", "password", "devices", "created_at", "updated_at"]
         read_only_fields = ["id", "devices", "created_at", "updated_at"]
-        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
+        # The service checks presence and uniqueness, so that one answer names every field that is wrong.
+        extra_kwargs: dict[str, dict[str, Any]] = {
+            "name": {"validators": [], "required": False, "allow_blank": True},
+            "username": {"required": False, "allow_blank": True},
+        }
 
     def get_devices(self, credential: Credential) -> int:
         return credential.devices.count() + credential.folder_devices.count()
@@ -33,4 +37,4 @@ class PasswordVaultSerializer(serializers.ModelSerializer):
         model = PasswordVault
         fields = ["id", "name", "description", "passwords", "password_count", "created_at", "updated_at"]
         read_only_fields = ["id", "password_count", "created_at", "updated_at"]
-        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": [], "required": False, "allow_blank": True}}
