@@ -91,6 +91,9 @@ def _csv_rows(queryset: Any) -> Iterator[str]:
 def _inventory(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     _require_reader(request)
     params = request.GET.copy()
+    # The filter bar submits every field; an empty one means "any", not a value to check.
+    for key in [k for k, values in params.lists() if not any(v.strip() for v in values)]:
+        del params[key]
     ordering = params.get("o") or "-id"
     if ordering.lstrip("-") not in ORDERINGS:
         ordering = "-id"

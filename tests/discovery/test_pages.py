@@ -46,20 +46,20 @@ def form(device_ids: list[int], **changes: Any) -> dict[str, Any]:
 def test_the_form_lists_devices_in_the_picker_and_saves_a_discovery(admin_user: Any, db: Any) -> None:
     hosts = devices(3)
     client = browser(admin_user)
-    page = client.get("/discovery/new/").content.decode()
+    page = client.get("/discovery/scans/new/").content.decode()
     assert 'data-testid="device-picker"' in page and all(h.name in page for h in hosts)
-    response = client.post("/discovery/new/", form([hosts[0].pk, hosts[2].pk]))
-    assert response.status_code == 302 and response["Location"] == "/discovery/"
+    response = client.post("/discovery/scans/new/", form([hosts[0].pk, hosts[2].pk]))
+    assert response.status_code == 302 and response["Location"] == "/discovery/scans/"
     discovery = Discovery.objects.get(name="Weekly scan")
     assert set(discovery.devices.values_list("id", flat=True)) == {hosts[0].pk, hosts[2].pk}
-    listing = client.get("/discovery/").content.decode()
+    listing = client.get("/discovery/scans/").content.decode()
     assert "Weekly scan" in listing and "Run now" in listing
 
 
 def test_errors_are_shown_next_to_fields_and_nothing_typed_is_lost(admin_user: Any, db: Any) -> None:
     devices(1)
     response = browser(admin_user).post(
-        "/discovery/new/",
+        "/discovery/scans/new/",
         form([], description="kept text", run_type="scheduled", occurrence="weekly", time="02:00"),
     )
     html = response.content.decode()
@@ -83,10 +83,10 @@ def test_a_scheduled_discovery_from_the_form_gets_its_beat_entry_and_summary(adm
         ends="after",
         ends_after="5",
     )
-    assert browser(admin_user).post("/discovery/new/", data).status_code == 302
+    assert browser(admin_user).post("/discovery/scans/new/", data).status_code == 302
     discovery = Discovery.objects.get()
     assert discovery.periodic_task is not None and discovery.periodic_task.enabled
-    listing = browser(admin_user).get("/discovery/").content.decode()
+    listing = browser(admin_user).get("/discovery/scans/").content.decode()
     assert "Every week on Monday and Thursday at 02:00 (Europe/Paris), starting 1 December 2026, 5 times." in listing
 
 
@@ -118,7 +118,7 @@ def test_save_and_discover_now_opens_the_run_page(
         mock.patch("discovery.tasks.run_batch.apply_async"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = browser(admin_user).post("/discovery/new/", form([host.pk], then="run"))
+        response = browser(admin_user).post("/discovery/scans/new/", form([host.pk], then="run"))
     run = DiscoveryRun.objects.get()
     assert response["Location"] == f"/discovery/runs/{run.pk}/"
 
@@ -156,8 +156,8 @@ def test_other_roles_see_discoveries_but_cannot_change_or_run_them(role_users: d
     (host,) = devices(1)
     discovery = discovery_save(data=DiscoveryInput(name=f"scan {role}", devices=[host.pk]), user=None)
     client = browser(role_users[role])
-    assert client.get("/discovery/").status_code == 200
+    assert client.get("/discovery/scans/").status_code == 200
     assert client.get("/discovery/runs/").status_code == 200
-    assert client.get("/discovery/new/").status_code == 403
-    assert client.post(f"/discovery/{discovery.pk}/run/").status_code == 403
+    assert client.get("/discovery/scans/new/").status_code == 403
+    assert client.post(f"/discovery/scans/{discovery.pk}/run/").status_code == 403
     assert not DiscoveryRun.objects.exists()
