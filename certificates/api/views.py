@@ -154,7 +154,9 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         moved = services.certificate_move(certificates=[certificate], user=request.user, **data.validated_data)
         return Response({"moved": moved})
 
-    @extend_schema(request=CertificateBulkMoveSerializer, responses=MovedSerializer)
+    @extend_schema(
+        request=CertificateBulkMoveSerializer, responses=MovedSerializer, operation_id="certificates_move_many"
+    )
     @action(detail=False, methods=["post"], url_path="move", permission_classes=[role_permission(write=())])
     def move_many(self, request: Request) -> Response:
         """The same for many certificates at once (`ids`)."""
