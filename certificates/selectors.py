@@ -108,10 +108,6 @@ def certificate_count_capped(queryset: QuerySet[Certificate], cap: int = COUNT_C
     return min(count, cap), count > cap
 
 
-def certificate_detail(*, pk: int) -> Certificate:
-    return Certificate.objects.select_related("group__policy", "parent", "private_key").get(pk=pk)
-
-
 def certificate_locations(*, certificate: Certificate) -> list[CertificateLocation]:
     """Where a certificate was found, with the bindings that use it, devices by name."""
     return list(

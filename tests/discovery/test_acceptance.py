@@ -26,7 +26,7 @@ from django.utils import timezone
 from certificates.models import CertificateBinding, CertificateLocation
 from discovery.models import Discovery, DiscoveryRun
 from iissim.lab import Lab
-from tests.devices.labs import running_lab
+from tests.devices.labs import redis_broker_in_use, running_lab
 from tests.discovery.labhelpers import LOCKED, expected_for, onboard_demo
 
 pytestmark = pytest.mark.integration
@@ -40,28 +40,10 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture
-def worker(redis_broker: str, worker_factory: Any) -> Any:
+def worker(worker_factory: Any) -> Iterator[Any]:
     """One real worker for the `default` queue (batches, schedules) and the integrated gateway's `devices` queue."""
-    return worker_factory("discovery", ["default", "devices"], redis_broker, concurrency=3)
-
-
-@pytest.fixture
-def redis_broker() -> Iterator[str]:
-    """This process and its workers on Redis (CLM_TEST_BROKER_URL), emptied first. kombu keeps producer pools in a
-    process-wide registry keyed by the broker URL; a previous test's closed pool must not be reused."""
-    from kombu import pools
-
-    from tests.fixtures.workers import use_broker
-    from tests.services import broker_url
-
-    url = broker_url()
-    pools.reset()
-    with use_broker(url, {}):
-        from clm.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.flushdb()
-        yield url
+    with redis_broker_in_use() as url:
+        yield worker_factory("discovery", ["default", "devices"], url, concurrency=3)
 
 
 def _create(api: Any, admin: Any, devices: dict[str, Any], **fields: Any) -> int:
