@@ -36,6 +36,22 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_certificates(db:
     assert queries_for(5, small) == queries_for(120, large)
 
 
+def test_a_big_host_goes_through_the_staging_path_with_the_same_result(db: Any) -> None:
+    """More rows than COPY_THRESHOLD take the COPY path on PostgreSQL (multi-row VALUES on SQLite)."""
+    from certificates.bulk import COPY_THRESHOLD
+
+    (device,) = devices(1)
+    certs = make_certs(COPY_THRESHOLD + 20)
+    result = device_findings_apply(device_id=device.pk, findings=findings(certs, bound=5), options=options())
+    assert result.certificates_new == len(certs) == Certificate.objects.count()
+    assert CertificateLocation.objects.filter(device=device).count() == len(certs)
+    assert certificate_counters_recompute() == 0
+    stored = Certificate.objects.get(sha256=certs[7].sha256)
+    assert (bytes(stored.der), stored.sans, stored.common_name) == (certs[7].der, certs[7].sans, certs[7].common_name)
+    again = device_findings_apply(device_id=device.pk, findings=findings(certs, bound=5), options=options())
+    assert (again.certificates_new, again.locations_added) == (0, 0)
+
+
 def test_applying_the_same_findings_again_writes_nothing_new(db: Any) -> None:
     (device,) = devices(1)
     certs = make_certs(8)
