@@ -51,6 +51,7 @@ def setup(name: str, *, fresh: bool = False) -> str:
             "CLM_DATA_DIR": data_dir,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "text",
+            "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         }
     )
     import django

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import OperationalError, models, transaction
@@ -137,8 +138,9 @@ def _chunks[T](items: Sequence[T], size: int = BATCH) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _new_certificate(parsed: ParsedCertificate, options: IngestOptions, chain_pem: str) -> Certificate:
-    return Certificate(
+def _new_certificate(parsed: ParsedCertificate, options: IngestOptions, chain_pem: str) -> SimpleNamespace:
+    """A row to insert (a plain namespace: a model instance costs more to build than the insert itself)."""
+    return SimpleNamespace(
         sha256=parsed.sha256,
         thumbprint=parsed.thumbprint,
         der=parsed.der,
@@ -161,7 +163,10 @@ def _new_certificate(parsed: ParsedCertificate, options: IngestOptions, chain_pe
         source=options.source,
         group_id=options.group_for.get(parsed.sha256, options.default_group_id),
         chain_pem=chain_pem,
+        attributes={},
         search_text=search_text_for(parsed.common_name, parsed.sans),
+        location_count=0,
+        binding_count=0,
     )
 
 
@@ -213,7 +218,7 @@ PG_ARRAY_TYPES = {
 
 def insert_rows(
     model: type[models.Model],
-    objs: Sequence[models.Model],
+    objs: Sequence[Any],
     field_names: Sequence[str],
     *,
     returning: Sequence[str],
@@ -224,8 +229,10 @@ def insert_rows(
 
     Hand-built rather than `bulk_create`, which returns no ids with ignore_conflicts (telling our rows from a
     concurrent worker's would cost another query) and spends most of its time compiling wide multi-row SQL. On
-    PostgreSQL the rows travel as one binary array per column through unnest(): a short statement whatever the row
-    count. Elsewhere (SQLite >= 3.35) as multi-row VALUES lists. Values are prepared by the model fields themselves.
+    PostgreSQL the rows travel as one array per column through unnest() (a short statement whatever the row count),
+    or for big batches are COPYed into a temporary staging table (psycopg formats COPY rows in C, while array
+    parameters are formatted in Python, byte by byte for DER) and inserted from there. Elsewhere (SQLite >= 3.35)
+    as multi-row VALUES lists prepared by the model fields.
     """
     if not objs:
         return []
@@ -242,25 +249,12 @@ def insert_rows(
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            from psycopg.types.json import Jsonb
-
-            arrays: list[list[Any]] = []
-            casts: list[str] = []
-            for field in fields:
-                kind = field.get_internal_type()
-                values = [getattr(obj, field.attname) for obj in objs]
-                if kind == "JSONField":
-                    values = [None if v is None else Jsonb(v) for v in values]
-                elif kind == "BinaryField":
-                    values = [None if v is None else bytes(v) for v in values]
-                arrays.append(values)
-                casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
-            # Quoted names from the model's metadata; the rows go in as array parameters.
-            sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}) {tail}"  # noqa: S608
-            cursor.execute(sql, arrays)
-            return list(cursor.fetchall())
+            if len(objs) > COPY_THRESHOLD:
+                return _pg_copy_insert(cursor, meta.db_table, fields, objs, columns, tail)
+            return _pg_unnest_insert(cursor, table, fields, objs, columns, tail)
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        for chunk in _chunks(objs, max(1, 900 // len(fields))):
+        limit = connection.features.max_query_params or 999
+        for chunk in _chunks(objs, max(1, limit // len(fields))):
             params = [
                 field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in chunk for field in fields
             ]
@@ -270,7 +264,61 @@ def insert_rows(
     return rows
 
 
-def _insert_certificates(objs: list[Certificate]) -> dict[str, int]:
+# Up to this many rows, one statement with one array per column; above it, COPY into a staging table (its set-up
+# and the truncation at commit cost a few milliseconds, which a big batch repays in formatting time).
+COPY_THRESHOLD = 200
+
+
+def _pg_unnest_insert(
+    cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
+) -> list[tuple[Any, ...]]:
+    from psycopg.types.json import Jsonb
+
+    arrays: list[list[Any]] = []
+    casts: list[str] = []
+    for column in fields:
+        kind = column.get_internal_type()
+        values = [getattr(obj, column.attname) for obj in objs]
+        if kind == "JSONField":
+            values = [None if v is None else Jsonb(v) for v in values]
+        elif kind == "BinaryField":
+            values = [None if v is None else bytes(v) for v in values]
+        arrays.append(values)
+        casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
+    # Quoted names from the model's metadata; the rows go in as array parameters.
+    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}) {tail}", arrays)  # noqa: S608
+    return list(cursor.fetchall())
+
+
+def _pg_copy_insert(
+    cursor: Any, db_table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
+) -> list[tuple[Any, ...]]:
+    import json
+
+    stage = f"_stage_{db_table}"
+    # Created once per connection, emptied at every commit; only the inserted columns, no constraints.
+    cursor.execute(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '  # noqa: S608 - model names
+        f'SELECT {columns} FROM "{db_table}" WITH NO DATA'
+    )
+    cursor.execute(f'DELETE FROM "{stage}"')  # noqa: S608 - model names
+    jsons = {i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"}
+    binaries = {i for i, f in enumerate(fields) if f.get_internal_type() == "BinaryField"}
+    attnames = [f.attname for f in fields]
+    raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
+    with raw.copy(f'COPY "{stage}" ({columns}) FROM STDIN') as copy:
+        for obj in objs:
+            row = [getattr(obj, name) for name in attnames]
+            for i in jsons:
+                row[i] = None if row[i] is None else json.dumps(row[i])
+            for i in binaries:
+                row[i] = None if row[i] is None else bytes(row[i])
+            copy.write_row(row)
+    cursor.execute(f'INSERT INTO "{db_table}" ({columns}) SELECT {columns} FROM "{stage}" {tail}')  # noqa: S608
+    return list(cursor.fetchall())
+
+
+def _insert_certificates(objs: list[SimpleNamespace]) -> dict[str, int]:
     """Insert new certificates, ignoring SHA-256 another worker inserted first: {sha256: id} of the rows ours."""
     now = timezone.now()
     for obj in objs:
@@ -379,7 +427,7 @@ def _sync_locations(
         for row in CertificateLocation.objects.filter(device_id=device_id).values("id", "key", *LOCATION_FIELDS)
     }
     delta: dict[int, int] = defaultdict(int)
-    to_create: list[CertificateLocation] = []
+    to_create: list[SimpleNamespace] = []
     to_update: list[CertificateLocation] = []
     touched: list[int] = []
     kept_keys = set()
@@ -391,7 +439,7 @@ def _sync_locations(
         counts = found.state == LocationState.OK and cert_id is not None
         if old is None:
             to_create.append(
-                CertificateLocation(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
+                SimpleNamespace(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
             )
             if counts:
                 delta[cert_id] += 1  # type: ignore[index]
@@ -474,7 +522,7 @@ def _sync_bindings(
         row["key"]: row
         for row in CertificateBinding.objects.filter(device_id=device_id).values("id", "key", *BINDING_FIELDS)
     }
-    to_create: list[CertificateBinding] = []
+    to_create: list[SimpleNamespace] = []
     to_update: list[CertificateBinding] = []
     touched: list[int] = []
     seen: set[str] = set()
@@ -488,7 +536,7 @@ def _sync_bindings(
         cert_id = location_certs.get(location_id)
         if old is None:
             to_create.append(
-                CertificateBinding(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
+                SimpleNamespace(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
             )
             if cert_id:
                 _add(delta, cert_id, 1)

@@ -149,6 +149,7 @@ class Certificate(models.Model):
             models.Index(fields=["group", "not_after", "id"], name="cert_group_expiry"),
             models.Index(fields=["not_after", "id"], name="cert_expiry"),
             models.Index(fields=["common_name", "id"], name="cert_cn"),
+            models.Index(fields=["issuer_common_name", "id"], name="cert_issuer"),
             models.Index(fields=["is_client", "status", "not_after", "id"], name="cert_kind_status_expiry"),
             models.Index(fields=["is_client", "status", "id"], name="cert_kind_status_id"),
         ]

@@ -51,7 +51,10 @@ COUNT_CAP = 10_000
 def certificate_list(*, kind: str | None = None) -> QuerySet[Certificate]:
     """The inventory queryset (Server: everything but clientAuth-only; Client: clientAuth-only; None: both), with
     what a list row shows joined in (group, policy, key)."""
-    queryset = Certificate.objects.select_related("group__policy", "private_key").defer("der", "chain_pem")
+    # The key's PKCS#8 is never loaded (or decrypted) to list certificates: only where the key is.
+    queryset = Certificate.objects.select_related("group__policy", "private_key").defer(
+        "der", "chain_pem", "private_key__pkcs8", "private_key__hsm_handle"
+    )
     if kind == InventoryKind.CLIENT:
         queryset = queryset.filter(is_client=True)
     elif kind == InventoryKind.SERVER:
@@ -103,10 +106,6 @@ def certificate_count_capped(queryset: QuerySet[Certificate], cap: int = COUNT_C
     `cap` matching rows the list says "10,000+" instead."""
     count = queryset.order_by().values("id")[: cap + 1].count()
     return min(count, cap), count > cap
-
-
-def certificate_detail(*, pk: int) -> Certificate:
-    return Certificate.objects.select_related("group__policy", "parent", "private_key").get(pk=pk)
 
 
 def certificate_locations(*, certificate: Certificate) -> list[CertificateLocation]:

@@ -241,7 +241,11 @@ def policy_save(*, data: dict[str, Any], user: Any, policy: Policy | None = None
     target.country = (target.country or "").strip().upper()
     errors: dict[str, list[str]] = {}
     try:
-        target.full_clean(validate_unique=False)
+        # The allowed_* lists are checked by policy_errors (an empty list of curves is fine for an RSA-only policy).
+        target.full_clean(
+            validate_unique=False,
+            exclude=["allowed_key_types", "allowed_rsa_sizes", "allowed_ec_curves", "allowed_hashes"],
+        )
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if target.name and _name_taken(Policy, target.name, policy):

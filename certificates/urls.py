@@ -1,6 +1,5 @@
-"""Inventory pages (Inventory > Server / Client), Groups & Policies, the expiry report. A certificate's home page is
-the holistic view (certificates.holistic, with its downloads); the inventory's own detail page (fields, compliance,
-locations and bindings, move) hangs below it."""
+"""Inventory pages: Inventory > Server / Client, a certificate's home page (the holistic view, certificates.holistic)
+with its downloads, Groups & Policies, and the expiry report."""
 
 from django.urls import path
 
@@ -9,13 +8,12 @@ from certificates import holistic, views
 app_name = "certificates"
 
 urlpatterns = [
-    path("certificates/<int:pk>/", holistic.certificate_detail, name="certificate_detail"),
-    path("certificates/<int:pk>/download/<slug:fmt>/", holistic.certificate_download, name="certificate_download"),
-    path("certificates/<int:pk>/inventory/", views.certificate_detail, name="certificate_inventory"),
     path("inventory/server/", views.server_list, name="server_list"),
     path("inventory/client/", views.client_list, name="client_list"),
     path("inventory/<slug:kind>/saved-filters/", views.saved_filter_create, name="saved_filter_create"),
     path("inventory/saved-filters/<int:pk>/delete/", views.saved_filter_delete, name="saved_filter_delete"),
+    path("certificates/<int:pk>/", holistic.certificate_detail, name="certificate_detail"),
+    path("certificates/<int:pk>/download/<slug:fmt>/", holistic.certificate_download, name="certificate_download"),
     path("certificates/<int:pk>/move/", views.certificate_move, name="certificate_move"),
     path("groups/", views.group_list, name="group_list"),
     path("groups/new/", views.group_create, name="group_create"),

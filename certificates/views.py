@@ -28,7 +28,6 @@ from certificates.selectors import (
     ORDERINGS,
     certificate_count_capped,
     certificate_list,
-    certificate_locations,
     certificate_page,
     expiry_by_week,
     group_default,
@@ -92,6 +91,9 @@ def _csv_rows(queryset: Any) -> Iterator[str]:
 def _inventory(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     _require_reader(request)
     params = request.GET.copy()
+    # The filter bar submits every field; an empty one means "any", not a value to check.
+    for key in [k for k, values in params.lists() if not any(v.strip() for v in values)]:
+        del params[key]
     ordering = params.get("o") or "-id"
     if ordering.lstrip("-") not in ORDERINGS:
         ordering = "-id"
@@ -184,24 +186,6 @@ def saved_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
     saved.delete()
     messages.success(request, f"Filter “{saved.name}” deleted.")
     return redirect("certificates:server_list" if kind == InventoryKind.SERVER else "certificates:client_list")
-
-
-@login_required
-def certificate_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A certificate's fields, compliance, locations and the bindings that use it."""
-    _require_reader(request)
-    certificate = get_object_or_404(Certificate.objects.select_related("group__policy", "parent"), pk=pk)
-    context = {
-        "certificate": certificate,
-        "compliance": certificate_compliance(certificate),
-        "locations": certificate_locations(certificate=certificate),
-        "group": certificate.group or group_default(),
-        "move_form": MoveForm(initial={"status": certificate.status, "group": certificate.group_id}),
-        "can_write": has_role(request.user, "administrator"),
-        "children": certificate.children.all()[:20],
-        "validity_days": (certificate.not_after - certificate.not_before).days,
-    }
-    return render(request, "certificates/certificate_detail.html", context)
 
 
 @login_required

@@ -72,6 +72,17 @@ def split_endpoint(endpoint: str) -> tuple[str, int | None, str]:
     return "", number, head
 
 
+def _endpoint_key(endpoint: str) -> tuple[str, int | None, str]:
+    """An HTTP.sys endpoint compared by meaning: "[2001:db8::7]:443" and "2001:db8::7:443" are the same."""
+    ip, port, host = split_endpoint(endpoint.lower())
+    if not ip and not host:
+        head = endpoint.lower().rpartition(":")[0]
+        ip = head.strip("[]")
+    if ":" in host:  # an unbracketed IPv6 address is an address, not a host name
+        ip, host = host, ""
+    return ip, port, host
+
+
 class _Parser:
     """Parses each distinct DER once per host."""
 
@@ -110,11 +121,11 @@ def _store_locations(
 def _bindings(sites: SiteInventory) -> list[FoundBinding]:
     """Site bindings with a certificate, FTP sites with one, and HTTP.sys SSL bindings no site binding owns."""
     out: list[FoundBinding] = []
-    owned: set[tuple[str, str]] = set()
+    owned: set[tuple[str, tuple[str, int | None, str]]] = set()
     for site in sites.sites:
         for binding in site.bindings:
             if binding.http_sys is not None:
-                owned.add((binding.http_sys.kind, binding.http_sys.endpoint.lower()))
+                owned.add((binding.http_sys.kind, _endpoint_key(binding.http_sys.endpoint)))
             if not binding.certificate_hash:
                 continue
             out.append(
@@ -154,7 +165,7 @@ def _bindings(sites: SiteInventory) -> list[FoundBinding]:
                 )
             )
     for entry in sites.http_sys:
-        if not entry.certificate_hash or (entry.kind, entry.endpoint.lower()) in owned:
+        if not entry.certificate_hash or (entry.kind, _endpoint_key(entry.endpoint)) in owned:
             continue
         ip, port, host = split_endpoint(entry.endpoint)
         out.append(

@@ -7,7 +7,6 @@ is reported as field errors (ApplicationError), so both surfaces say the same th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time
 from typing import Any
 
 from django.db import transaction
@@ -337,21 +336,3 @@ def device_favourite_set(*, user: Any, device: Device, favourite: bool) -> bool:
     else:
         DeviceFavourite.objects.filter(user=user, device=device).delete()
     return favourite
-
-
-def parse_time(value: Any) -> time | None:
-    if isinstance(value, time) or value is None:
-        return value
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-def parse_date(value: Any) -> date | None:
-    if isinstance(value, date) or value is None:
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        return None

@@ -7,12 +7,12 @@ from discovery import views
 app_name = "discovery"
 
 urlpatterns = [
-    path("discovery/", views.discovery_list, name="discovery_list"),
-    path("discovery/new/", views.discovery_create, name="discovery_create"),
+    path("discovery/scans/", views.discovery_list, name="discovery_list"),
+    path("discovery/scans/new/", views.discovery_create, name="discovery_create"),
     path("discovery/schedule-preview/", views.schedule_preview, name="schedule_preview"),
-    path("discovery/<int:pk>/edit/", views.discovery_edit, name="discovery_edit"),
-    path("discovery/<int:pk>/delete/", views.discovery_delete, name="discovery_delete"),
-    path("discovery/<int:pk>/run/", views.discovery_run, name="discovery_run"),
+    path("discovery/scans/<int:pk>/edit/", views.discovery_edit, name="discovery_edit"),
+    path("discovery/scans/<int:pk>/delete/", views.discovery_delete, name="discovery_delete"),
+    path("discovery/scans/<int:pk>/run/", views.discovery_run, name="discovery_run"),
     path("discovery/devices/<int:pk>/favourite/", views.device_favourite, name="device_favourite"),
     path("discovery/runs/", views.run_list, name="run_list"),
     path("discovery/runs/<int:pk>/", views.run_detail, name="run_detail"),

@@ -53,10 +53,52 @@ class LocationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, instance: CertificateLocation) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        # API.md: a location names either its store or its file path.
-        data.pop("path" if instance.kind == LocationKind.STORE else "store")
-        return data
+        return location_as_dict(instance)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def binding_as_dict(binding: CertificateBinding) -> dict[str, Any]:
+    return {
+        "kind": binding.kind,
+        "site": binding.site_name,
+        "site_id": binding.site_id,
+        "protocol": binding.protocol,
+        "ip": binding.ip,
+        "port": binding.port,
+        "host": binding.host,
+        "sni": binding.sni,
+        "ssl_flags": binding.ssl_flags,
+        "binding_information": binding.binding_information,
+        "http_sys_endpoint": binding.http_sys_endpoint,
+    }
+
+
+def location_as_dict(location: CertificateLocation) -> dict[str, Any]:
+    """The API shape of a location, built directly: DRF's generic field machinery costs more than the query on a
+    page of a million-row list. API.md: a location names either its store or its file path."""
+    data: dict[str, Any] = {
+        "device": location.device_id,
+        "device_name": location.device.name if location.device_id else None,
+        "kind": location.kind,
+    }
+    if location.kind == LocationKind.STORE:
+        data["store"] = location.store
+    else:
+        data["path"] = location.path
+    data.update(
+        state=location.state,
+        friendly_name=location.friendly_name,
+        has_private_key=location.has_private_key,
+        last_seen=_iso(location.last_seen),
+        bindings=[binding_as_dict(b) for b in location.bindings.all()],
+    )
+    return data
 
 
 class CertificateSerializer(serializers.ModelSerializer):
@@ -141,6 +183,46 @@ class CertificateSerializer(serializers.ModelSerializer):
 
     def get_in_use(self, obj: Certificate) -> bool:
         return obj.binding_count > 0
+
+    def to_representation(self, instance: Certificate) -> dict[str, Any]:
+        """Built directly (same fields as declared above, which also document the schema): a page of 500
+        certificates with their locations is serialised in a few milliseconds instead of tens."""
+        sans = instance.sans or {}
+        key = getattr(instance, "private_key", None) if hasattr(instance, "private_key") else None
+        return {
+            "id": instance.pk,
+            "common_name": instance.common_name,
+            "subject": instance.subject,
+            "issuer": instance.issuer,
+            "issuer_common_name": instance.issuer_common_name,
+            "serial": instance.serial,
+            "sans": {"dns": list(sans.get("dns", [])), "ip": list(sans.get("ip", []))},
+            "key_type": instance.key_type,
+            "key_size": instance.key_size,
+            "signature_hash": instance.signature_hash,
+            "not_before": _iso(instance.not_before),
+            "not_after": _iso(instance.not_after),
+            "thumbprint": instance.thumbprint,
+            "sha256": instance.sha256,
+            "has_private_key": key is not None,
+            "key_location": key.location if key is not None else None,
+            "status": instance.status,
+            "group": self.get_group(instance),
+            "group_name": self.get_group_name(instance),
+            "parent": instance.parent_id,
+            "is_client": instance.is_client,
+            "is_ca": instance.is_ca,
+            "extended_key_usage": list(instance.extended_key_usage or []),
+            "source": instance.source,
+            "location_count": instance.location_count,
+            "binding_count": instance.binding_count,
+            "in_use": instance.binding_count > 0,
+            "compliance": self.get_compliance(instance),
+            "locations": [location_as_dict(loc) for loc in instance.locations.all()],
+            "connectors": self.get_connectors(instance),
+            "created_at": _iso(instance.created_at),
+            "updated_at": _iso(instance.updated_at),
+        }
 
 
 class CertificateMoveSerializer(serializers.Serializer):

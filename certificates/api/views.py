@@ -79,6 +79,10 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "default_group": group_default()}
 
+    def filter_queryset(self, queryset: QuerySet[Any, Any]) -> QuerySet[Any, Any]:
+        # The list's filters (and its "inventory only" default) do not hide a certificate asked for by id.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         certificate = self.get_object()
         context = {**self.get_serializer_context(), "connectors": connector_summaries([certificate.pk])}
@@ -150,7 +154,9 @@ class CertificateViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         moved = services.certificate_move(certificates=[certificate], user=request.user, **data.validated_data)
         return Response({"moved": moved})
 
-    @extend_schema(request=CertificateBulkMoveSerializer, responses=MovedSerializer)
+    @extend_schema(
+        request=CertificateBulkMoveSerializer, responses=MovedSerializer, operation_id="certificates_move_many"
+    )
     @action(detail=False, methods=["post"], url_path="move", permission_classes=[role_permission(write=())])
     def move_many(self, request: Request) -> Response:
         """The same for many certificates at once (`ids`)."""

@@ -130,6 +130,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='certificate',
+            index=models.Index(fields=['issuer_common_name', 'id'], name='cert_issuer'),
+        ),
+        migrations.AddIndex(
+            model_name='certificate',
             index=models.Index(fields=['is_client', 'status', 'not_after', 'id'], name='cert_kind_status_expiry'),
         ),
         migrations.AddIndex(

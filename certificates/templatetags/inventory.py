@@ -57,3 +57,18 @@ def sans_text(sans: dict[str, list[str]] | None, limit: int = 3) -> str:
     names = [*(sans or {}).get("dns", []), *(sans or {}).get("ip", [])]
     shown = ", ".join(names[:limit])
     return f"{shown} (+{len(names) - limit})" if len(names) > limit else shown
+
+
+@register.inclusion_tag("certificates/_status_group.html", takes_context=True)
+def certificate_status_form(context: dict[str, Any], certificate: Any) -> dict[str, Any]:
+    """Administrators set a certificate's inventory status and group here (and move in one a discovery left out)."""
+    from certificates.forms import MoveForm
+    from clm.roles import has_role
+
+    request = context["request"]
+    return {
+        "certificate": certificate,
+        "form": MoveForm(initial={"status": certificate.status, "group": certificate.group_id}),
+        "can_write": has_role(request.user, "administrator"),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -26,7 +26,7 @@ from django.utils import timezone
 from certificates.models import CertificateBinding, CertificateLocation
 from discovery.models import Discovery, DiscoveryRun
 from iissim.lab import Lab
-from tests.devices.labs import running_lab
+from tests.devices.labs import redis_broker_in_use, running_lab
 from tests.discovery.labhelpers import LOCKED, expected_for, onboard_demo
 
 pytestmark = pytest.mark.integration
@@ -40,28 +40,10 @@ def lab() -> Iterator[Lab]:
 
 
 @pytest.fixture
-def worker(redis_broker: str, worker_factory: Any) -> Any:
+def worker(worker_factory: Any) -> Iterator[Any]:
     """One real worker for the `default` queue (batches, schedules) and the integrated gateway's `devices` queue."""
-    return worker_factory("discovery", ["default", "devices"], redis_broker, concurrency=3)
-
-
-@pytest.fixture
-def redis_broker() -> Iterator[str]:
-    """This process and its workers on Redis (CLM_TEST_BROKER_URL), emptied first. kombu keeps producer pools in a
-    process-wide registry keyed by the broker URL; a previous test's closed pool must not be reused."""
-    from kombu import pools
-
-    from tests.fixtures.workers import use_broker
-    from tests.services import broker_url
-
-    url = broker_url()
-    pools.reset()
-    with use_broker(url, {}):
-        from clm.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.flushdb()
-        yield url
+    with redis_broker_in_use() as url:
+        yield worker_factory("discovery", ["default", "devices"], url, concurrency=3)
 
 
 def _create(api: Any, admin: Any, devices: dict[str, Any], **fields: Any) -> int:
@@ -161,7 +143,10 @@ def test_an_on_demand_discovery_finds_exactly_the_lab_and_a_second_run_changes_n
 
     def state() -> Any:
         return (
-            sorted((c["id"], c["sha256"], c["status"], c["group"], c["location_count"], c["binding_count"]) for c in _inventory(api, auditor)),
+            sorted(
+                (c["id"], c["sha256"], c["status"], c["group"], c["location_count"], c["binding_count"])
+                for c in _inventory(api, auditor)
+            ),
             sorted(CertificateLocation.objects.values_list("id", "key", "certificate_id", "state", "first_seen")),
             sorted(CertificateBinding.objects.values_list("id", "key", "location_id", "first_seen")),
         )
@@ -228,15 +213,13 @@ def test_a_failing_host_does_not_stop_the_run(
     assert not CertificateLocation.objects.filter(device=devices["IIS2016"]).exists()
 
 
-def test_a_certificate_removed_on_a_host_loses_that_location(
-    lab: Lab, worker: Any, api: Any, admin_user: Any
-) -> None:
+def test_a_certificate_removed_on_a_host_loses_that_location(lab: Lab, worker: Any, api: Any, admin_user: Any) -> None:
     devices = onboard_demo(lab, hosts=("IIS2016",))
     discovery_id = _create(api, admin_user, devices, name="removal")
     assert _run(api, admin_user, discovery_id, worker)["state"] == "completed"
     host = lab.host("IIS2016")
     with host.lock:
-        thumbprint, stored = next(
+        thumbprint, _stored = next(
             (t, c) for t, c in host.state.stores["My"].items() if "portal" in c.certificate.subject.rfc4514_string()
         )
         del host.state.stores["My"][thumbprint]
@@ -305,7 +288,12 @@ def test_a_scheduled_discovery_runs_when_due_and_ends_after_two(
     discovery_id = _create(api, admin_user, devices, name="nightly", run_type="scheduled", schedule=schedule)
     discovery = Discovery.objects.get(pk=discovery_id)
     task = PeriodicTask.objects.get(pk=discovery.periodic_task_id)
-    assert (task.task, task.enabled, task.crontab.minute, task.crontab.hour) == ("discovery.run_scheduled", True, "5", "0")
+    assert (task.task, task.enabled, task.crontab.minute, task.crontab.hour) == (
+        "discovery.run_scheduled",
+        True,
+        "5",
+        "0",
+    )
     described = api(admin_user).get(f"/api/v1/discoveries/{discovery_id}/").json()["schedule"]
     assert described["summary"] == f"Every day at 00:05 (UTC), starting {today.day} {today:%B} {today.year}, 2 times."
 

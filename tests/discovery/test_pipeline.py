@@ -14,7 +14,7 @@ import pytest
 from certificates.choices import CertificateStatus, LocationState
 from certificates.models import Certificate, CertificateBinding, CertificateLocation
 from discovery import runs
-from discovery.choices import DiscoveryType, MoveToInventory, RunType
+from discovery.choices import DiscoveryType, MoveToInventory
 from discovery.models import DiscoveryRunDevice
 from discovery.services import DiscoveryInput, discovery_save
 from iissim.lab import Lab
@@ -52,7 +52,11 @@ def test_it_records_every_store_certificate_and_readable_pfx_of_each_host(db: An
         expected = expected_for(lab, name)
         locations = CertificateLocation.objects.filter(device=device).select_related("certificate")
         store = {(loc.store, loc.certificate.thumbprint) for loc in locations if loc.kind == "store"}
-        files = {loc.path: loc.certificate.thumbprint for loc in locations if loc.state == LocationState.OK and loc.kind == "file"}
+        files = {
+            loc.path: loc.certificate.thumbprint
+            for loc in locations
+            if loc.state == LocationState.OK and loc.kind == "file"
+        }
         locked = {loc.path for loc in locations if loc.state == LocationState.LOCKED}
         assert store == expected.store, name
         assert files == expected.files, name
@@ -66,7 +70,8 @@ def test_it_records_bindings_with_ipv6_ftp_and_webhosting_store(db: Any, lab: La
     devices = onboard_demo(lab, hosts=("IIS2019",))
     _discover(devices)
     bindings = {
-        b.key: b for b in CertificateBinding.objects.filter(device=devices["IIS2019"]).select_related("location__certificate")
+        b.key: b
+        for b in CertificateBinding.objects.filter(device=devices["IIS2019"]).select_related("location__certificate")
     }
     v6 = bindings["site:Intranet:https:[2001:db8:10::19]:443:"]
     assert (v6.ip, v6.port, v6.host, v6.kind) == ("2001:db8:10::19", 443, "", "site")
@@ -99,8 +104,14 @@ def test_a_second_run_changes_nothing(db: Any, lab: Lab) -> None:
 
     def snapshot() -> tuple[Any, ...]:
         return (
-            sorted(Certificate.objects.values_list("id", "sha256", "status", "group_id", "location_count", "binding_count")),
-            sorted(CertificateLocation.objects.values_list("id", "device_id", "key", "certificate_id", "state", "first_seen")),
+            sorted(
+                Certificate.objects.values_list("id", "sha256", "status", "group_id", "location_count", "binding_count")
+            ),
+            sorted(
+                CertificateLocation.objects.values_list(
+                    "id", "device_id", "key", "certificate_id", "state", "first_seen"
+                )
+            ),
             sorted(CertificateBinding.objects.values_list("id", "device_id", "key", "location_id", "first_seen")),
         )
 
@@ -115,7 +126,9 @@ def test_a_certificate_removed_on_the_host_loses_its_location(db: Any, lab: Lab)
     _discover(devices)
     host = lab.host("IIS2022")
     with host.lock:
-        thumbprint = next(t for t, c in host.state.stores["My"].items() if "api" in c.certificate.subject.rfc4514_string())
+        thumbprint = next(
+            t for t, c in host.state.stores["My"].items() if "api" in c.certificate.subject.rfc4514_string()
+        )
         del host.state.stores["My"][thumbprint]
     assert CertificateLocation.objects.filter(store="My", certificate__thumbprint=thumbprint).exists()
     rows = _discover(devices, name="after removal")
@@ -173,7 +186,9 @@ def test_a_rule_and_access_control_rules_decide_what_is_kept_and_its_group(db: A
 
     shop_group = CertificateGroup.objects.create(name="Shop")
     rule = discovery_rule_save(data={"name": "shop only", "subject_pattern": "*shop*"}, user=None)
-    access_rule_save(data={"name": "shop", "subject_pattern": "www.shop.*", "group": shop_group, "priority": 1}, user=None)
+    access_rule_save(
+        data={"name": "shop", "subject_pattern": "www.shop.*", "group": shop_group, "priority": 1}, user=None
+    )
     devices = onboard_demo(lab, hosts=("IIS2019",))
     rows = _discover(devices, rule=rule.pk, use_access_control_rule=True)
     names = set(Certificate.objects.values_list("common_name", flat=True))
