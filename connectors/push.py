@@ -172,7 +172,7 @@ class DevicePush:
         elif step == PushStep.VERIFIED:
             self.post_script(runner)
         elif step == PushStep.POST_SCRIPT_DONE:
-            self.cleanup(runner)
+            _save(self.row, step=PushStep.COMPLETED, finished_at=timezone.now())
         elif step == PushStep.ROLLING_BACK:
             self.restore(runner)
         else:
@@ -433,9 +433,11 @@ class DevicePush:
 
     # -- cleanup -------------------------------------------------------------------------------------------------
 
-    def cleanup(self, runner: _Runner) -> None:
+    def cleanup(self) -> None:
+        """After a verified push (and, with all or nothing, once every device has it): remove the certificates the
+        push took off their bindings, each only if no binding, FTP site or HTTP.sys entry on the host uses it."""
         removed: list[dict[str, Any]] = []
-        if self.connector.remove_previous and self.connector.location_type == LocationType.CERTIFICATE_STORE:
+        with self.session() as runner:
             for thumb, store in previous_certificates(self.row):
                 try:
                     outcome = operations.remove_certificate_if_unused(runner, thumb, store=store)  # type: ignore[arg-type]
@@ -451,8 +453,7 @@ class DevicePush:
                         "used_by": list(outcome.used_by),
                     }
                 )
-        result = {**self.row.result, "previous_removed": removed} if removed else self.row.result
-        _save(self.row, step=PushStep.COMPLETED, result=result, finished_at=timezone.now())
+        _save(self.row, result={**self.row.result, "previous_removed": removed})
 
 
 # --- the executors --------------------------------------------------------------------------------------------------
@@ -502,6 +503,18 @@ def _all_or_nothing(order: WorkOrder, connector: AppConnector, rows: list[PushDe
             DevicePush(order, connector, row).run()
         except (DeviceTransient, ExecutionError) as exc:
             _give_up(row, str(exc))
+
+
+def _cleanup(order: WorkOrder, connector: AppConnector, rows: list[PushDevice]) -> None:
+    """Remove the replaced certificates where the push completed and nothing was removed yet (a resumed run does
+    not remove twice). Cleanup is best effort: a host that does not answer keeps its old certificate."""
+    for row in rows:
+        if row.step != PushStep.COMPLETED or "previous_removed" in row.result:
+            continue
+        try:
+            DevicePush(order, connector, row).cleanup()
+        except (DeviceTransient, ExecutionError) as exc:
+            _save(row, warnings=[*row.warnings, f"Previous certificate not removed: {exc}"])
 
 
 def _summary(order: WorkOrder, rows: list[PushDevice]) -> dict[str, Any]:
@@ -557,6 +570,9 @@ def push(order: WorkOrder) -> dict[str, Any]:
     rows = _rows(order)
     if connector.all_or_nothing and any(r.step != PushStep.COMPLETED for r in rows):
         _all_or_nothing(order, connector, rows)
+        rows = _rows(order)
+    if connector.remove_previous and connector.location_type == LocationType.CERTIFICATE_STORE:
+        _cleanup(order, connector, rows)
         rows = _rows(order)
     summary = _summary(order, rows)
     connector_after_push(connector=connector, order=order, rows=rows)

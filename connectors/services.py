@@ -282,6 +282,14 @@ def rollback_request(*, connector: AppConnector, user: Any, comment: str = "") -
     rows = rollback_candidates(connector)
     if not rows:
         raise Conflict("Nothing to roll back: the connector has no completed push still in place.")
+    cleaned = [r for r in rows if any(item.get("removed") for item in r.result.get("previous_removed") or [])]
+    if cleaned:
+        raise Conflict(
+            "The push removed the certificate it replaced on "
+            + ", ".join(r.device.name for r in cleaned)
+            + " (Remove the previous certificate): restoring the old bindings would leave them without their "
+            "certificate. Push the previous certificate instead."
+        )
     from workorders.services import workorder_submit
 
     by_gateway: dict[int, list[PushDevice]] = {}

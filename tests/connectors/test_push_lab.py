@@ -460,6 +460,12 @@ def test_remove_previous_deletes_the_replaced_certificate_only_when_nothing_uses
     assert removal["thumbprint"] == old_shop and removal["removed"] is True
     assert rows[0].operations == ["push_and_bind", "remove_certificate_if_unused"]
     assert old_shop not in str(control(lab).state("IIS2019")["stores"])
+    # Without the old certificate a rollback would leave the binding broken: it is refused, saying why.
+    from clm.api.errors import Conflict
+    from connectors.services import rollback_request
+
+    with pytest.raises(Conflict, match="removed the certificate it replaced"):
+        rollback_request(connector=connector, user=people["requester"])
 
 
 def test_a_client_certificate_goes_to_the_store_without_a_binding(db: Any, lab: Lab, people: dict[str, Any]) -> None:

@@ -120,10 +120,7 @@ def test_a_connector_added_from_the_holistic_view_is_previewed_approved_pushed_a
     page.goto(holistic)
     confirm_in_dialog(page, "wo-implement", "Go")
     try:
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=wo-chip]')].some(e => e.innerText.includes('Completed'))",
-            timeout=90_000,
-        )
+        page.wait_for_selector("[data-testid=wo-status][data-state=completed]", timeout=90_000)
     except Exception as exc:
         raise AssertionError(worker.log()[-5000:]) from exc
     page.goto(holistic)
