@@ -41,8 +41,12 @@ def load(count: int) -> None:
     from devices.models import Device, Gateway
 
     rng = random.Random(20261126)
+    with connection.cursor() as cursor:
+        # A smaller earlier load is replaced, not added to.
+        cursor.execute("TRUNCATE certificates_certificate CASCADE")
+    Device.objects.filter(name__startswith="iis-").delete()
     groups = [CertificateGroup.objects.get(is_default=True).pk]
-    groups += [CertificateGroup.objects.create(name=f"Group {i}").pk for i in range(9)]
+    groups += [CertificateGroup.objects.get_or_create(name=f"Group {i}")[0].pk for i in range(9)]
     gateway = Gateway.objects.get(mode="integrated")
     devices = Device.objects.bulk_create(
         [Device(name=f"iis-{i:04d}", hostname=f"10.1.{i // 250}.{i % 250 + 1}", gateway=gateway) for i in range(1000)]
