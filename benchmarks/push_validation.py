@@ -335,8 +335,9 @@ def main() -> None:
                 print(
                     f"  {p['device']} build {p['build']}: {p['outcome']}, PFX {p['pfx']}; preview "
                     f"{p['preview_requests']} WS-Man requests; push: operations {p['operations']} = "
-                    f"{len(p['operations'])} round trip(s), {p['push_requests']} WS-Man requests (shell create/delete "
-                    f"included), then {p['tls_checks']} TLS check(s) from the portal; {p['seconds'] * 1000:.0f} ms"
+                    f"{len(p['operations'])} round trip(s), {p['push_requests']} WS-Man requests "
+                    f"(shell Create + Command, Send, Receive, Signal), then {p['tls_checks']} portal TLS check(s); "
+                    f"{p['seconds'] * 1000:.0f} ms"
                 )
             ok = ratio >= TARGET_RATIO and all(p["operations"] == ["push_and_bind"] for p in pushes)
             print("PASS" if ok else "FAIL")

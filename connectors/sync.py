@@ -122,23 +122,39 @@ def _unique_name(base: str, taken: set[str]) -> str:
 
 def _discovered_connectors(device: Any, bindings: list[CertificateBinding], files: list[CertificateLocation]) -> int:
     """Create the connectors discovery owes this device's findings (existing ones are kept, not duplicated)."""
-    existing = set(ConnectorTarget.objects.filter(device=device).values_list("connector__certificate_id", "profile"))
-    existing_files = set(
+    existing: set[tuple[int | None, str]] = set(
+        ConnectorTarget.objects.filter(device=device).values_list("connector__certificate_id", "profile")
+    )
+    existing_files: set[tuple[int | None, str]] = set(
         AppConnector.objects.filter(targets__device=device, location_type=LocationType.FILE_SYSTEM).values_list(
             "certificate_id", "file_path"
         )
     )
+    new_bindings = []
+    for binding in bindings:
+        key = (binding.location.certificate_id, _binding_profile(binding))
+        if key[0] is not None and key not in existing:
+            existing.add(key)
+            new_bindings.append(binding)
+    new_files = []
+    for location in files:
+        key = (location.certificate_id, _folder(location.path))
+        if key[0] is not None and key not in existing_files:
+            existing_files.add(key)
+            new_files.append(location)
+    if not new_bindings and not new_files:
+        return 0
     wanted: list[tuple[AppConnector, ConnectorTarget]] = []
-    cert_ids = {c for c in [*(b.location.certificate_id for b in bindings), *(f.certificate_id for f in files)] if c}
+    cert_ids = {
+        c for c in [*(b.location.certificate_id for b in new_bindings), *(f.certificate_id for f in new_files)] if c
+    }
     taken: dict[int | None, set[str]] = defaultdict(set)
     for owner, name in AppConnector.objects.filter(certificate_id__in=cert_ids).values_list("certificate_id", "name"):
         taken[owner].add(name.lower())
-    for binding in bindings:
+    for binding in new_bindings:
         cert_id = binding.location.certificate_id
+        assert cert_id is not None  # new_bindings only has bindings of recorded certificates
         profile = _binding_profile(binding)
-        if cert_id is None or (cert_id, profile) in existing:
-            continue
-        existing.add((cert_id, profile))
         host = f":{binding.host}" if binding.host else ""
         base = f"{device.name} {binding.site_name} {format_ip(binding.ip)}:{binding.port}{host}"
         connector = AppConnector(
@@ -163,11 +179,9 @@ def _discovered_connectors(device: Any, bindings: list[CertificateBinding], file
             sni=binding.sni,
         )
         wanted.append((connector, target))
-    for location in files:
+    for location in new_files:
         folder = _folder(location.path)
-        if location.certificate_id is None or (location.certificate_id, folder) in existing_files:
-            continue
-        existing_files.add((location.certificate_id, folder))
+        assert location.certificate_id is not None
         connector = AppConnector(
             certificate_id=location.certificate_id,
             name=_unique_name(f"{device.name} {location.path}", taken[location.certificate_id]),
@@ -179,8 +193,6 @@ def _discovered_connectors(device: Any, bindings: list[CertificateBinding], file
             source=ConnectorSource.DISCOVERY,
         )
         wanted.append((connector, ConnectorTarget(device=device, kind=TargetKind.DEVICE, profile=device.name)))
-    if not wanted:
-        return 0
     created = AppConnector.objects.bulk_create([c for c, _ in wanted])
     targets = []
     for connector, (_, target) in zip(created, wanted, strict=True):
@@ -261,6 +273,7 @@ def connectors_after_discovery(*, device_id: int, bindings_scanned: bool = True)
     presence = _presence(connectors)
     now = timezone.now()
     changed = []
+    unchanged = []
     for connector in connectors:
         present, why = presence[connector.pk]
         expected_there = connector.source == ConnectorSource.DISCOVERY or bool((connector.last_push or {}).get("ok"))
@@ -270,9 +283,15 @@ def connectors_after_discovery(*, device_id: int, bindings_scanned: bool = True)
             status, reason = SyncStatus.OUT_OF_SYNC, f"Discovery: {why}."
         else:
             status, reason = SyncStatus.UNKNOWN, f"Not pushed yet; discovery: {why}."
+        if (connector.sync_status, connector.sync_reason) == (status, reason[:500]):
+            unchanged.append(connector.pk)
+            continue
         connector.sync_status, connector.sync_reason, connector.sync_checked_at = status, reason[:500], now
         changed.append(connector)
-    AppConnector.objects.bulk_update(changed, ["sync_status", "sync_reason", "sync_checked_at"], batch_size=500)
+    if changed:
+        AppConnector.objects.bulk_update(changed, ["sync_status", "sync_reason", "sync_checked_at"], batch_size=500)
+    if unchanged:
+        AppConnector.objects.filter(pk__in=unchanged).update(sync_checked_at=now)
     return {"created": created, "updated": len(changed)}
 
 
