@@ -246,3 +246,19 @@ def test_changing_the_validation_interval_moves_the_beat_entry(api: Any, admin_u
     api(admin_user).put("/api/v1/settings/general/", {"push_validation_interval_minutes": 15}, format="json")
     task = PeriodicTask.objects.get(task="connectors.push_validation")
     assert (task.interval.every, task.interval.period) == (15, "minutes")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_the_per_device_part_of_a_push(
+    role: str, role_users: dict[str, Any], api: Any, certificate: Any
+) -> None:
+    connector_id = (
+        api(role_users["requester"]).post("/api/v1/connectors/", body(certificate, [device()]), format="json").json()
+    )["id"]
+    with mock.patch("connectors.tasks.push_preview_task.apply_async"):
+        order_id = api(role_users["requester"]).post(f"/api/v1/connectors/{connector_id}/push/", {}, format="json")
+    rows = api(role_users[role]).get(f"/api/v1/work-orders/{order_id.json()['work_order']}/push-devices/")
+    assert rows.status_code == 200
+    assert [r["step"] for r in rows.json()] == ["preview"]
+    pushes = api(role_users[role]).get(f"/api/v1/connectors/{connector_id}/pushes/")
+    assert pushes.status_code == 200 and len(pushes.json()) == 1

@@ -509,3 +509,32 @@ def test_a_file_system_push_writes_host_named_pfx_with_the_connector_password(
         files = operations.list_files(session, "C:\\certs\\incoming", patterns=("files.lab.test.pfx",))
     loaded = pkcs12.load_pkcs12(files[0].content or b"", b"Ccs-Pass-2026!")
     assert loaded.cert is not None and loaded.key is not None
+
+
+def test_the_pfx_password_is_fresh_per_push_and_never_stored_or_logged(
+    db: Any, lab: Lab, people: dict[str, Any], caplog: Any
+) -> None:
+    import json
+    from unittest import mock
+
+    from certificates.pkcs12 import random_pfx_password
+
+    devices = onboard(lab, "IIS2019")
+    certificate = make_certificate("shop.lab.test")
+    connector = connector_for(
+        certificate, people["requester"], [devices["IIS2019"]], bind_type="update_certificate", profiles=[SHOP]
+    )
+    secret = "Known-Pfx-Secret-0123456789abcdef"
+    with mock.patch("connectors.push.random_pfx_password", side_effect=[secret]) as fresh:
+        order, rows = _push(connector, people)
+    assert order.state == "completed" and fresh.call_count == 1
+    assert random_pfx_password() != random_pfx_password()
+    (entry,) = journal(lab, "IIS2019", "push_and_bind")
+    assert entry["params"]["pfx_password"] == "***" and secret not in json.dumps(entry)
+    order.refresh_from_db()
+    stored = json.dumps(
+        [order.params, order.result, [(r.preview, r.result, r.snapshot, r.evidence, r.error) for r in rows]],
+        default=str,
+    )
+    assert secret not in stored and "pfx_b64" not in stored
+    assert secret not in caplog.text
