@@ -34,6 +34,7 @@ from discovery.choices import (
     Source,
 )
 from discovery.collect import collect_host
+from discovery.hooks import DeviceDiscovered, device_discovered
 from discovery.ingest import ReadPolicy, findings_from_snapshot
 from discovery.models import Discovery, DiscoveryRun, DiscoveryRunDevice
 from discovery.rules import RuleFilter, access_rules_load, rule_snapshot
@@ -240,6 +241,17 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
 
     connectors_after_discovery(device_id=device.pk, bindings_scanned=findings.bindings_scanned)
     failed_sources = [f"{name}: {source.detail}" for name, source in snapshot.sources.items() if not source.ok]
+    bound_keys = {b.location_key for b in findings.bindings}
+    bound = {result.certificate_ids[loc.sha256] for loc in findings.locations if loc.key in bound_keys and loc.sha256}
+    failed_sources += device_discovered(
+        DeviceDiscovered(
+            device_id=device.pk,
+            run_id=row.run_id,
+            certificate_ids=tuple(sorted(result.certificate_ids.values())),
+            bound_certificate_ids=tuple(sorted(bound)),
+            status=status,
+        )
+    )
     return DeviceOutcome(
         certificates_found=len(findings.certificates),
         certificates_new=result.certificates_new,

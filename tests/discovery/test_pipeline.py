@@ -198,3 +198,30 @@ def test_a_rule_and_access_control_rules_decide_what_is_kept_and_its_group(db: A
     # Filtered-out certificates are still on the host: a later full discovery adds them, nothing was swept.
     _discover(devices, name="all")
     assert Certificate.objects.count() > 1
+
+
+def test_handlers_hear_about_each_discovered_device_and_a_failing_one_is_only_a_note(db: Any, lab: Lab) -> None:
+    from discovery import hooks
+
+    heard: list[hooks.DeviceDiscovered] = []
+
+    def record(event: hooks.DeviceDiscovered) -> None:
+        heard.append(event)
+
+    def broken(event: hooks.DeviceDiscovered) -> None:
+        raise RuntimeError("connector store unavailable")
+
+    hooks._handlers[:] = [record, broken]
+    try:
+        devices = onboard_demo(lab, hosts=("IIS2019",))
+        rows = _discover(devices)
+    finally:
+        hooks._handlers.clear()
+    (event,) = heard
+    device = devices["IIS2019"]
+    assert event.device_id == device.pk and event.status == CertificateStatus.MANAGED
+    recorded = set(CertificateLocation.objects.filter(device=device).values_list("certificate_id", flat=True))
+    assert set(event.certificate_ids) == recorded - {None}
+    bound = set(CertificateBinding.objects.filter(device=device).values_list("location__certificate_id", flat=True))
+    assert set(event.bound_certificate_ids) == bound and bound < set(event.certificate_ids)
+    assert rows["IIS2019"].state == "completed" and "connector store unavailable" in rows["IIS2019"].error
