@@ -37,6 +37,7 @@ from connectors.choices import (
 from connectors.models import AppConnector, ConnectorTarget, PushDevice
 from connectors.validation import endpoints_deactivate, endpoints_replace
 from devices.profiles import format_ip, profile_name
+from discovery.hooks import DeviceDiscovered, on_device_discovered
 from workorders.models import WorkOrder
 
 NAME_LIMIT = 128
@@ -246,9 +247,16 @@ def _presence(connectors: list[AppConnector]) -> dict[int, tuple[bool, str]]:
     return out
 
 
-def connectors_after_discovery(*, device_id: int, bindings_scanned: bool = True) -> dict[str, int]:
-    """The hook discovery calls after it recorded a device: create the connectors owed to what was found there,
-    then re-judge the sync status of every connector with a target on the device. Fixed number of queries."""
+@on_device_discovered
+def connectors_on_discovery(event: DeviceDiscovered) -> None:
+    """Discovery's hook (discovery.hooks), after a device's findings are committed."""
+    connectors_after_discovery(device_id=event.device_id)
+
+
+def connectors_after_discovery(*, device_id: int) -> dict[str, int]:
+    """After a discovery of a device: create the connectors owed to what was found there, then re-judge the sync
+    status of every connector with a target on the device (from the recorded bindings and locations: a source that
+    could not be read left its rows as they were). Fixed number of queries."""
     from devices.models import Device
 
     device = Device.objects.filter(pk=device_id).first()
@@ -268,7 +276,7 @@ def connectors_after_discovery(*, device_id: int, bindings_scanned: bool = True)
             certificate__status__in=INVENTORY_STATUSES,
         ).order_by("path")
     )
-    created = _discovered_connectors(device, bindings if bindings_scanned else [], files)
+    created = _discovered_connectors(device, bindings, files)
     connectors = list(AppConnector.objects.filter(targets__device=device).distinct())
     presence = _presence(connectors)
     now = timezone.now()

@@ -237,9 +237,6 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
     result = device_findings_apply(
         device_id=device.pk, findings=findings, options=IngestOptions(status=status, default_group_id=group_id)
     )
-    from connectors.sync import connectors_after_discovery
-
-    connectors_after_discovery(device_id=device.pk, bindings_scanned=findings.bindings_scanned)
     failed_sources = [f"{name}: {source.detail}" for name, source in snapshot.sources.items() if not source.ok]
     bound_keys = {b.location_key for b in findings.bindings}
     bound = {result.certificate_ids[loc.sha256] for loc in findings.locations if loc.key in bound_keys and loc.sha256}

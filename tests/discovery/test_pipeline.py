@@ -211,12 +211,13 @@ def test_handlers_hear_about_each_discovered_device_and_a_failing_one_is_only_a_
     def broken(event: hooks.DeviceDiscovered) -> None:
         raise RuntimeError("connector store unavailable")
 
+    saved = list(hooks._handlers)
     hooks._handlers[:] = [record, broken]
     try:
         devices = onboard_demo(lab, hosts=("IIS2019",))
         rows = _discover(devices)
     finally:
-        hooks._handlers.clear()
+        hooks._handlers[:] = saved  # other apps' handlers (connectors) stay registered for later tests
     (event,) = heard
     device = devices["IIS2019"]
     assert event.device_id == device.pk and event.status == CertificateStatus.MANAGED
