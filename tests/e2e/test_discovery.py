@@ -46,6 +46,7 @@ def test_an_administrator_discovers_the_lab_and_browses_the_inventory(
     devices = onboard_demo(lab)
     login(page, admin_user.username, PASSWORD)
     page.click("nav.sidenav a:has-text('Managed Devices Scan')")
+    page.wait_for_load_state()  # under load the text was read while the page was still arriving
     assert page.locator("h1").inner_text() == "Managed Devices Scan"
     assert "No discoveries yet" in page.locator("main").inner_text()
     page.click("text=Add discovery")
