@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from certificates.compliance import certificate_compliance
 from certificates.exports import (
     Export,
     can_download_private_key,
@@ -79,7 +80,6 @@ def holistic_context(request: HttpRequest, *, certificate: Certificate | None = 
     """Everything the holistic template shows, for an issued certificate or an enrollment not issued yet."""
     from enrollment.ca import ca_module_get
     from enrollment.models import Enrollment
-    from enrollment.validation import policy_violations
     from workorders.choices import OPEN_STATES, WorkOrderAction
     from workorders.models import WorkOrder
     from workorders.selectors import workorder_available_verbs, workorder_latest_for_target
@@ -115,16 +115,10 @@ def holistic_context(request: HttpRequest, *, certificate: Certificate | None = 
         "right_panels": _panels_for(request, certificate, "right"),
     }
     if certificate is not None:
-        policy = certificate.group.policy if certificate.group is not None else None
         validity_days = (certificate.not_after - certificate.not_before).days
         context.update(
-            violations=policy_violations(
-                policy,
-                key_type=certificate.key_type,
-                key_size=certificate.key_size,
-                hash_name=certificate.signature_hash,
-                validity_days=validity_days,
-            ),
+            # The same verdict as the inventory list and API (a certificate in no group gets the default group's).
+            violations=list(certificate_compliance(certificate).reasons),
             validity_days=validity_days,
             validity_percent=_validity_percent(certificate.not_before, certificate.not_after),
             has_key=portal_key(certificate) is not None,

@@ -216,18 +216,3 @@ def check_crypto(
     elif issuing and hash_name not in ("sha256", "sha384", "sha512"):
         errors["hash"] = [f"Hash {hash_name!r} is not supported; use sha256, sha384 or sha512."]
     return errors
-
-
-def policy_violations(
-    policy: Policy | None, *, key_type: str, key_size: int, hash_name: str, validity_days: int
-) -> list[str]:
-    """Why a certificate does not comply with its group's policy (empty: compliant). Used by the holistic view."""
-    if policy is None:
-        return []
-    errors = check_crypto(
-        key_type=key_type, key_size=key_size, hash_name=hash_name, policy=policy, generated=False, issuing=False
-    )
-    problems = [message for messages in errors.values() for message in messages]
-    if validity_days > policy.max_validity_days:
-        problems.append(f"Validity of {validity_days} days exceeds the policy's {policy.max_validity_days} days.")
-    return problems

@@ -15,7 +15,8 @@ from certificates.bulk import DeviceFindings, FoundBinding, FoundLocation, Inges
 from certificates.choices import CertificateStatus
 from certificates.selectors import group_default
 from certificates.x509 import ParsedCertificate, parse_der
-from devices.models import Device, Gateway
+from devices.models import Device
+from devices.services import gateway_integrated
 
 _CA_KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -41,7 +42,7 @@ def make_certs(count: int, prefix: str = "app") -> list[ParsedCertificate]:
 
 
 def devices(count: int) -> list[Device]:
-    gateway = Gateway.objects.get(mode="integrated")
+    gateway = gateway_integrated()  # a transactional test before may have flushed the migration's row
     return [Device.objects.create(name=f"dev-{i}", hostname=f"10.9.0.{i + 1}", gateway=gateway) for i in range(count)]
 
 

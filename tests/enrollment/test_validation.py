@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from certificates.compliance import policy_reasons
 from certificates.models import Policy
 from enrollment.validation import (
     Validity,
@@ -15,7 +16,6 @@ from enrollment.validation import (
     check_crypto,
     check_validity,
     clean_sans,
-    policy_violations,
 )
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -108,6 +108,6 @@ def test_the_portal_generates_only_the_sizes_it_supports() -> None:
 
 def test_compliance_lists_what_a_certificate_breaks() -> None:
     strict = policy(allowed_rsa_sizes=[4096], max_validity_days=90, allowed_hashes=["sha256"])
-    problems = policy_violations(strict, key_type="rsa", key_size=2048, hash_name="sha1", validity_days=365)
+    problems = policy_reasons(strict, key_type="rsa", key_size=2048, signature_hash="sha1", validity_days=365)
     assert len(problems) == 3
-    assert policy_violations(strict, key_type="rsa", key_size=4096, hash_name="sha256", validity_days=90) == []
+    assert policy_reasons(strict, key_type="rsa", key_size=4096, signature_hash="sha256", validity_days=90) == []
