@@ -32,7 +32,7 @@ from certificates.choices import (
     LocationState,
 )
 from certificates.models import Certificate, CertificateBinding, CertificateLocation, PrivateKey
-from certificates.x509 import ParsedCertificate
+from certificates.x509 import ParsedCertificate, public_key_sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -273,11 +273,11 @@ def binding_cursor() -> Any:
     unnest() arrays of a 50-certificate host (DER, JSON) cost ~12 ms per statement -- more than PostgreSQL's work.
     """
     from django.db import connection
-    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
+    from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
+        raw: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # a psycopg cursor
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
@@ -632,7 +632,7 @@ def _store_keys(
                     key_type=parsed.key_type,
                     key_size=parsed.key_size,
                     pkcs8=pkcs8,  # type: ignore[misc]  # an encrypted binary field (bytes), typed as text by the stubs
-                    public_key_sha256=parsed.public_key_sha256,
+                    public_key_sha256=parsed.public_key_sha256 or public_key_sha256_of(parsed.der),
                 )
             )
         elif pkcs8 and held[1] == KeyLocation.ENDPOINT:

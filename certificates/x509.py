@@ -135,6 +135,56 @@ def parse_der(der: bytes) -> ParsedCertificate:
     return parse_certificate(x509.load_der_x509_certificate(der))
 
 
+_SAN_KINDS: dict[type, str] = {
+    x509.DNSName: "dns",
+    x509.IPAddress: "ip",
+    x509.RFC822Name: "email",
+    x509.UniformResourceIdentifier: "uri",
+}
+
+
+def parse_der_for_inventory(der: bytes) -> ParsedCertificate:
+    """`parse_der` less what an inventory row does not hold, for discovery's bulk path: the DER is kept as given (not
+    re-encoded), the SANs are read in one pass, and `public_key_sha256` is left empty -- the public key's fingerprint
+    only matters for a certificate whose private key gets recorded (`public_key_sha256_of` then)."""
+    cert = x509.load_der_x509_certificate(der)
+    key_type, key_size = key_type_and_size(cert.public_key())
+    hash_alg = cert.signature_hash_algorithm
+    subject, issuer = cert.subject, cert.issuer
+    sans: dict[str, list[str]] = {"dns": [], "ip": [], "email": [], "uri": []}
+    extensions = cert.extensions
+    for extension in extensions:
+        if isinstance(extension.value, x509.SubjectAlternativeName):
+            for name in extension.value:
+                kind = _SAN_KINDS.get(type(name))
+                if kind is not None:
+                    sans[kind].append(str(name.value))
+    return ParsedCertificate(
+        sha256=hashlib.sha256(der).hexdigest(),
+        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        der=der,
+        common_name=_first(subject, NameOID.COMMON_NAME),
+        subject=subject.rfc4514_string(),
+        issuer=issuer.rfc4514_string(),
+        issuer_common_name=_first(issuer, NameOID.COMMON_NAME),
+        serial=format(cert.serial_number, "X"),
+        sans=sans,
+        key_type=key_type,
+        key_size=key_size,
+        signature_hash=hash_alg.name if hash_alg is not None else "",
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        is_ca=_is_ca(cert),
+        self_signed=issuer == subject,
+        extended_key_usage=_eku(cert),
+    )
+
+
+def public_key_sha256_of(der: bytes) -> str:
+    """SHA-256 of the certificate's SubjectPublicKeyInfo (what `parse_der` puts in `public_key_sha256`)."""
+    return public_key_fingerprint(x509.load_der_x509_certificate(der).public_key())
+
+
 def parse_pem(pem: bytes) -> ParsedCertificate:
     return parse_certificate(x509.load_pem_x509_certificate(pem))
 
