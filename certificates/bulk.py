@@ -239,13 +239,7 @@ def insert_rows(
     from django.db import connection
 
     meta = model._meta
-    by_attname = {f.attname: f for f in meta.concrete_fields}
-    fields: list[Any] = [by_attname[name] for name in field_names]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    table = quote(meta.db_table)
-    tail = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
-    tail += "RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr,arg-type]
+    table, fields, columns, tail = _insert_parts(model, field_names, returning, conflict)
     rows: list[tuple[Any, ...]] = []
     if connection.vendor == "postgresql":
         with binding_cursor() as cursor:
@@ -263,6 +257,22 @@ def insert_rows(
             cursor.execute(sql, params)
             rows.extend(cursor.fetchall())
     return rows
+
+
+def _insert_parts(
+    model: type[models.Model], field_names: Sequence[str], returning: Sequence[str], conflict: str | None
+) -> tuple[str, list[Any], str, str]:
+    """(quoted table, fields, quoted column list, ON CONFLICT/RETURNING tail) of an INSERT by `insert_rows`."""
+    from django.db import connection
+
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    fields: list[Any] = [by_attname[name] for name in field_names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    tail = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
+    tail += "RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr,arg-type]
+    return quote(meta.db_table), fields, columns, tail
 
 
 def binding_cursor() -> Any:
@@ -286,11 +296,22 @@ def binding_cursor() -> Any:
 COPY_THRESHOLD = 200
 
 
-def _pg_unnest_insert(
-    cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
-) -> list[tuple[Any, ...]]:
+def _pg_unnest_statement(
+    table: str,
+    fields: list[Any],
+    objs: Sequence[Any],
+    columns: str,
+    tail: str,
+    *,
+    resolve_certificate: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The unnest() INSERT of `objs` and its parameters. With `resolve_certificate` (an attribute holding a SHA-256),
+    a `certificate_id` left None is looked up by that SHA-256 when the statement runs, so it can follow the INSERT of
+    the certificates in the same pipeline."""
     from psycopg.types.json import Jsonb
 
+    select: list[str] = []
+    scalars: list[Any] = []
     arrays: list[list[Any]] = []
     casts: list[str] = []
     for column in fields:
@@ -300,10 +321,36 @@ def _pg_unnest_insert(
             values = [None if v is None else Jsonb(v) for v in values]
         elif kind == "BinaryField":
             values = [None if v is None else bytes(v) for v in values]
-        arrays.append(values)
-        casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
-    # Quoted names from the model's metadata; the rows go in as array parameters.
-    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}) {tail}", arrays)  # noqa: S608
+        first = values[0]
+        if kind != "JSONField" and all(v == first and type(v) is type(first) for v in values):
+            # One value for every row (status, group, timestamps, counters...): one scalar parameter, as an array
+            # parameter is dumped element by element in Python.
+            select.append(f"%b::{PG_ARRAY_TYPES[kind][:-2]}")
+            scalars.append(first)
+        else:
+            select.append(f"u.c{len(arrays)}")
+            casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
+            arrays.append(values)
+    if resolve_certificate is not None:
+        position = [f.attname for f in fields].index("certificate_id")
+        lookup = f"SELECT c.id FROM certificates_certificate c WHERE c.sha256 = u.c{len(arrays)}"  # noqa: S608
+        select[position] = f"COALESCE({select[position]}::bigint, ({lookup}))"
+        casts.append("%b::text[]")
+        arrays.append([getattr(obj, resolve_certificate) for obj in objs])
+    if not arrays:  # unnest() needs an array: the row numbers
+        casts.append("%b::bigint[]")
+        arrays.append(list(range(len(objs))))
+    names = ", ".join(f"c{i}" for i in range(len(arrays)))
+    # Quoted names from the model's metadata; the values go in as parameters (the select list's come first).
+    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM unnest({', '.join(casts)}) AS u({names})"  # noqa: S608
+    return f"{sql} {tail}", [*scalars, *arrays]
+
+
+def _pg_unnest_insert(
+    cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
+) -> list[tuple[Any, ...]]:
+    sql, params = _pg_unnest_statement(table, fields, objs, columns, tail)
+    cursor.execute(sql, params)
     return list(cursor.fetchall())
 
 
@@ -335,51 +382,77 @@ def _pg_copy_insert(
     return list(cursor.fetchall())
 
 
-def _insert_certificates(objs: list[SimpleNamespace]) -> dict[str, int]:
-    """Insert new certificates, ignoring SHA-256 another worker inserted first: {sha256: id} of the rows ours."""
+def _certificates_to_insert(
+    findings: DeviceFindings, options: IngestOptions, known: dict[str, KnownCertificate]
+) -> list[SimpleNamespace]:
+    """Rows for the certificates the inventory lacks, their counters already set to what this device's locations and
+    bindings add."""
+    initial_counts = _initial_counts(findings)
     now = timezone.now()
-    for obj in objs:
-        obj.created_at = obj.updated_at = now
-    return dict(
-        insert_rows(Certificate, objs, CERTIFICATE_INSERT_FIELDS, returning=("sha256", "id"), conflict="sha256")
-    )
-
-
-def certificates_ensure(
-    *,
-    certificates: dict[str, ParsedCertificate],
-    options: IngestOptions,
-    chains: dict[str, str] | None = None,
-    initial_counts: dict[str, tuple[int, int]] | None = None,
-    known: dict[str, KnownCertificate] | None = None,
-) -> tuple[dict[str, KnownCertificate], set[str]]:
-    """Insert the certificates the inventory lacks (a concurrent insert of the same SHA-256 is ignored), with their
-    counters already set from `initial_counts` {sha256: (locations, bindings)}. `known` is what the inventory already
-    has of them (from `_device_state`), else read here.
-
-    Returns {sha256: (id, status, group_id, chain_pem)} for all of them, and the set of SHA-256 inserted here.
-    """
-    chains = chains or {}
-    initial_counts = initial_counts or {}
-    shas = list(certificates)
-    existing = dict(known) if known is not None else _known_certificates(shas)
-    missing = [sha for sha in shas if sha not in existing]
-    if not missing:
-        return existing, set()
     objs = []
-    for sha in missing:
-        obj = _new_certificate(certificates[sha], options, chains.get(sha, ""))
+    for sha, parsed in findings.certificates.items():
+        if sha in known:
+            continue
+        obj = _new_certificate(parsed, options, findings.chains.get(sha, ""))
         obj.location_count, obj.binding_count = initial_counts.get(sha, (0, 0))
+        obj.created_at = obj.updated_at = now
         objs.append(obj)
-    inserted = _insert_certificates(objs)
-    for obj in objs:
-        if obj.sha256 in inserted:
-            existing[obj.sha256] = (inserted[obj.sha256], obj.status, obj.group_id, obj.chain_pem)
-    lost = [sha for sha in missing if sha not in inserted]
-    # Another worker inserted these first (with its own status and counters): they are treated as existing below.
-    if lost:
-        existing.update(_known_certificates(lost))
-    return existing, set(inserted)
+    return objs
+
+
+LOCATION_INSERT_FIELDS = ["device_id", "key", "first_seen", "last_seen"]  # + LOCATION_FIELDS, below
+
+
+def _insert_certificates_and_locations(
+    certificates: list[SimpleNamespace], locations: list[SimpleNamespace], known: dict[str, KnownCertificate]
+) -> tuple[dict[str, int], list[tuple[str, int, int | None]]]:
+    """Insert the new certificates (ignoring SHA-256 another worker inserted first) and the new locations, whose
+    `certificate_id` is None where the certificate is among the new ones (`sha256` says which).
+
+    Returns {sha256: id} of the certificates inserted here and (key, id, certificate id) of the new locations. On
+    PostgreSQL both statements go out in one pipeline, the locations finding their certificates by SHA-256 as they
+    are inserted (including one a concurrent worker inserted first); elsewhere, or for batches big enough for COPY,
+    one after the other.
+    """
+    from django.db import connection
+
+    location_fields = [*LOCATION_INSERT_FIELDS, *LOCATION_FIELDS]
+    cert_parts = _insert_parts(Certificate, CERTIFICATE_INSERT_FIELDS, ("sha256", "id"), "sha256")
+    location_parts = _insert_parts(CertificateLocation, location_fields, ("key", "id", "certificate_id"), None)
+    if (
+        connection.vendor == "postgresql"
+        and len(certificates) <= COPY_THRESHOLD
+        and len(locations) <= COPY_THRESHOLD
+        and (certificates or locations)
+    ):
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            cert_cursor = location_cursor = None
+            if certificates:
+                cert_cursor = binding_cursor()
+                cert_cursor.execute(*_pg_unnest_statement(*cert_parts[:2], certificates, *cert_parts[2:]))
+            if locations:
+                location_cursor = binding_cursor()
+                location_cursor.execute(
+                    *_pg_unnest_statement(
+                        *location_parts[:2], locations, *location_parts[2:], resolve_certificate="sha256"
+                    )
+                )
+            inserted = dict(cert_cursor.fetchall()) if cert_cursor is not None else {}
+            created = list(location_cursor.fetchall()) if location_cursor is not None else []
+        return inserted, created
+    inserted = dict(
+        insert_rows(Certificate, certificates, CERTIFICATE_INSERT_FIELDS, returning=("sha256", "id"), conflict="sha256")
+    )
+    pending = [obj for obj in locations if obj.certificate_id is None and obj.sha256]
+    if pending:
+        ids = {sha: row[0] for sha, row in known.items()} | inserted
+        lost = [obj.sha256 for obj in pending if obj.sha256 not in ids]
+        if lost:
+            ids.update({sha: row[0] for sha, row in _known_certificates(lost).items()})
+        for obj in pending:
+            obj.certificate_id = ids.get(obj.sha256)
+    created = insert_rows(CertificateLocation, locations, location_fields, returning=("key", "id", "certificate_id"))
+    return inserted, created
 
 
 # What the applier needs of a certificate the inventory has: (id, status, group id, chain PEM).
@@ -441,83 +514,113 @@ def _binding_values(found: FoundBinding, location_id: int) -> dict[str, Any]:
 BINDING_FIELDS = list(_binding_values(FoundBinding(key="", location_key="", kind="site"), 0))
 
 
-def _sync_locations(
+@dataclass
+class _LocationPlan:
+    """The device's locations sorted against the findings, before the certificates are inserted."""
+
+    create: list[SimpleNamespace] = field(default_factory=list)
+    update: list[tuple[dict[str, Any], FoundLocation]] = field(default_factory=list)
+    touched: list[int] = field(default_factory=list)
+    vanished: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _plan_locations(
     device_id: int,
     findings: DeviceFindings,
+    existing: dict[str, dict[str, Any]],
+    known: dict[str, KnownCertificate],
+    now: datetime,
+) -> _LocationPlan:
+    """New locations (with `certificate_id` None while their certificate is still to insert, `sha256` naming it),
+    changed ones, ones still there unchanged (touched), and vanished ones (`existing`: the device's locations, by
+    key)."""
+    plan = _LocationPlan()
+    kept_keys = set()
+    for found in findings.locations:
+        kept_keys.add(found.key)
+        cert_id = known[found.sha256][0] if found.sha256 in known else None
+        old = existing.get(found.key)
+        if old is None:
+            values = _location_values(found, cert_id)
+            plan.create.append(
+                SimpleNamespace(
+                    device_id=device_id, key=found.key, first_seen=now, last_seen=now, sha256=found.sha256, **values
+                )
+            )
+        elif (cert_id is None and found.sha256) or any(
+            old[name] != value for name, value in _location_values(found, cert_id).items()
+        ):
+            plan.update.append((old, found))
+        else:
+            plan.touched.append(old["id"])
+    for key, row in existing.items():
+        if key in kept_keys:
+            continue
+        if key in findings.present_location_keys:
+            # Present on the host but not kept (filtered out by the discovery type or rule): still there.
+            plan.touched.append(row["id"])
+        elif row["kind"] in findings.scanned_kinds:
+            plan.vanished.append(row)
+    return plan
+
+
+def _finish_locations(
+    plan: _LocationPlan,
+    created: list[tuple[str, int, int | None]],
     existing: dict[str, dict[str, Any]],
     cert_ids: dict[str, int],
     now: datetime,
     result: ApplyResult,
     binding_delta: dict[int, int],
-) -> tuple[dict[str, int], dict[int, int]]:
-    """Upsert the kept locations, touch the ones still present, delete the vanished (`existing`: the device's
-    locations before, by key). Returns {key: location id} of the device's locations after the sync and the change of
-    "ok" locations per certificate id."""
+) -> tuple[dict[str, int], dict[int, int | None], dict[int, int]]:
+    """Apply the rest of the plan once every certificate has its id: update the changed locations, touch the
+    unchanged, delete the vanished. Returns {key: location id} and {location id: certificate id} of the device's
+    locations after the sync, and the change of "ok" locations per certificate id."""
     delta: dict[int, int] = defaultdict(int)
-    to_create: list[SimpleNamespace] = []
+    states = {obj.key: obj.state for obj in plan.create}
+    for key, _location_id, cert_id in created:
+        if cert_id is not None and states.get(key) == LocationState.OK:
+            delta[cert_id] += 1
     to_update: list[CertificateLocation] = []
-    touched: list[int] = []
-    kept_keys = set()
-    for found in findings.locations:
-        kept_keys.add(found.key)
+    new_certs: dict[int, int | None] = {}
+    for old, found in plan.update:
         cert_id = cert_ids.get(found.sha256) if found.sha256 else None
         values = _location_values(found, cert_id)
-        old = existing.get(found.key)
-        counts = found.state == LocationState.OK and cert_id is not None
-        if old is None:
-            to_create.append(
-                SimpleNamespace(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
-            )
-            if counts:
-                delta[cert_id] += 1  # type: ignore[index]
-            continue
-        if all(old[name] == value for name, value in values.items()):
-            touched.append(old["id"])
-            continue
         if old["state"] == LocationState.OK and old["certificate_id"] is not None:
             delta[old["certificate_id"]] -= 1
-        if counts:
-            delta[cert_id] += 1  # type: ignore[index]
+        if found.state == LocationState.OK and cert_id is not None:
+            delta[cert_id] += 1
         to_update.append(CertificateLocation(id=old["id"], last_seen=now, **values))
-    # Present on the host but not kept (filtered out by the discovery type or rule): still there, so not deleted.
-    touched.extend(
-        row["id"] for key, row in existing.items() if key not in kept_keys and key in findings.present_location_keys
-    )
-    vanished = [
-        row
-        for key, row in existing.items()
-        if row["kind"] in findings.scanned_kinds and key not in kept_keys and key not in findings.present_location_keys
-    ]
-    for row in vanished:
+        new_certs[old["id"]] = cert_id
+    for row in plan.vanished:
         if row["state"] == LocationState.OK and row["certificate_id"] is not None:
             delta[row["certificate_id"]] -= 1
-    if vanished:
-        vanished_ids = [row["id"] for row in vanished]
+    if plan.vanished:
+        vanished_ids = [row["id"] for row in plan.vanished]
         # Their bindings go with them (cascade): count them out of the certificates' binding counters.
         for binding_cert, count in _binding_counts_for_locations(vanished_ids).items():
             result.bindings_removed += count
             _add(binding_delta, binding_cert, -count)
         for chunk in _chunks(vanished_ids):
             CertificateLocation.objects.filter(id__in=chunk).delete()
-    created = dict(
-        insert_rows(
-            CertificateLocation,
-            to_create,
-            ["device_id", "key", "first_seen", "last_seen", *LOCATION_FIELDS],
-            returning=("key", "id"),
-        )
-    )
     if to_update:
         CertificateLocation.objects.bulk_update(to_update, [*LOCATION_FIELDS, "last_seen"], batch_size=500)
-    for chunk in _chunks(touched):
+    for chunk in _chunks(plan.touched):
         CertificateLocation.objects.filter(id__in=chunk).update(last_seen=now)
     result.locations_added += len(created)
     result.locations_updated += len(to_update)
-    result.locations_removed += len(vanished)
-    vanished_keys = {row["key"] for row in vanished}
-    keys = {key: row["id"] for key, row in existing.items() if key not in vanished_keys}
-    keys.update(created)
-    return keys, {k: v for k, v in delta.items() if v}
+    result.locations_removed += len(plan.vanished)
+    vanished_keys = {row["key"] for row in plan.vanished}
+    keys: dict[str, int] = {}
+    location_certs: dict[int, int | None] = {}
+    for key, row in existing.items():
+        if key not in vanished_keys:
+            keys[key] = row["id"]
+            location_certs[row["id"]] = new_certs.get(row["id"], row["certificate_id"])
+    for key, location_id, cert_id in created:
+        keys[key] = location_id
+        location_certs[location_id] = cert_id
+    return keys, location_certs, {k: v for k, v in delta.items() if v}
 
 
 def _add(target: dict[int, int], key: int, value: int) -> None:
@@ -743,13 +846,20 @@ def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOpti
         )
     with transaction.atomic():
         state = _device_state(device_id, findings)
-        rows, created = certificates_ensure(
-            certificates=findings.certificates,
-            options=options,
-            chains=findings.chains,
-            initial_counts=_initial_counts(findings),
-            known=state.certificates,
+        plan = _plan_locations(device_id, findings, state.locations, state.certificates, now)
+        new_certificates = _certificates_to_insert(findings, options, state.certificates)
+        inserted, created_locations = _insert_certificates_and_locations(
+            new_certificates, plan.create, state.certificates
         )
+        rows = dict(state.certificates)
+        for obj in new_certificates:
+            if obj.sha256 in inserted:
+                rows[obj.sha256] = (inserted[obj.sha256], obj.status, obj.group_id, obj.chain_pem)
+        # Another worker inserted these first (with its own status and counters): treated as existing below.
+        lost = [obj.sha256 for obj in new_certificates if obj.sha256 not in inserted]
+        if lost:
+            rows.update(_known_certificates(lost))
+        created = set(inserted)
         cert_ids = {sha: row[0] for sha, row in rows.items()}
         result.certificate_ids = cert_ids
         result.certificates = len(rows)
@@ -769,14 +879,9 @@ def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOpti
         statuses = {pk: upgrades.get(pk, status) for pk, status, _, _ in rows.values()}
 
         binding_changes: dict[int, int] = {}
-        location_ids, location_delta = _sync_locations(
-            device_id, findings, state.locations, cert_ids, now, result, binding_changes
+        location_ids, location_certs, location_delta = _finish_locations(
+            plan, created_locations, state.locations, cert_ids, now, result, binding_changes
         )
-        location_certs: dict[int, int | None] = {}
-        if findings.bindings or findings.bindings_scanned:
-            location_certs = dict(
-                CertificateLocation.objects.filter(device_id=device_id).values_list("id", "certificate_id")
-            )
         _sync_bindings(device_id, findings, state.bindings, location_ids, location_certs, now, result, binding_changes)
         # Certificates inserted above already carry this device's counts.
         created_ids = {rows[sha][0] for sha in created}

@@ -20,6 +20,7 @@ from certificates.bulk import (
 )
 from certificates.choices import CertificateStatus, LocationState
 from certificates.models import Certificate, CertificateBinding, CertificateLocation, PrivateKey
+from certificates.x509 import parse_der_for_inventory
 from devices.models import Device
 from tests.certificates.factories import devices, findings, make_certs, options
 
@@ -171,6 +172,22 @@ def test_keys_from_pfx_files_are_kept_for_managed_certificates_only(db: Any) -> 
     assert bytes(PrivateKey.objects.get(certificate__sha256=managed.sha256).pkcs8) == b"0\x82pkcs8-der"
     endpoint = PrivateKey.objects.get(certificate__sha256=monitored.sha256)
     assert (endpoint.location, endpoint.pkcs8) == ("endpoint", None)
+
+
+def test_a_key_recorded_for_a_certificate_parsed_without_its_key_fingerprint_gets_it(db: Any) -> None:
+    """Discovery's parser leaves `public_key_sha256` empty: the private key row still carries the real one."""
+    (device,) = devices(1)
+    full = make_certs(1)[0]
+    parsed = parse_der_for_inventory(full.der)
+    found = DeviceFindings(scanned_kinds={"store"})
+    key = f"store:My:{parsed.thumbprint}"
+    found.certificates[parsed.sha256] = parsed
+    found.locations.append(FoundLocation(kind="store", key=key, sha256=parsed.sha256, store="My", has_private_key=True))
+    found.present_location_keys.add(key)
+    device_findings_apply(device_id=device.pk, findings=found, options=options())
+    stored = PrivateKey.objects.get(certificate__sha256=parsed.sha256)
+    assert (stored.location, stored.public_key_sha256) == ("endpoint", full.public_key_sha256)
+    assert len(full.public_key_sha256) == 64
 
 
 @pytest.mark.integration
