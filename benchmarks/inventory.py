@@ -56,8 +56,8 @@ def load(count: int) -> None:
     der = b"\x30\x82" + b"\x00" * 900  # the list never reads DER; a real one would only make the load slower
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'certificates_certificate' "
-            "AND indexname <> 'certificates_certificate_pkey' AND indexname NOT LIKE '%sha256_key'"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'certificates_certificate' AND indexname "
+            "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'certificates_certificate'::regclass)"
         )
         indexes = cursor.fetchall()
         for name, _ in indexes:
