@@ -27,3 +27,22 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['device', 'certificate'], name='location_device_cert'),
         ),
     ]
+
+
+def attribute_index(apps, schema_editor):
+    """On PostgreSQL, the inventory's attribute filter (`attributes @> {...}`, `attributes ? key`) uses a GIN index
+    over the certificates that have attributes (enrolled ones); discovered certificates have none and cost it
+    nothing."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "CREATE INDEX IF NOT EXISTS cert_attributes_gin ON certificates_certificate USING gin (attributes) "
+            "WHERE NOT (attributes = '{}'::jsonb)"
+        )
+
+
+def drop_attribute_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS cert_attributes_gin")
+
+
+Migration.operations.append(migrations.RunPython(attribute_index, drop_attribute_index))
