@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from django.utils import timezone
 
 from certificates.exports import chain_certificates, portal_key
@@ -103,6 +104,14 @@ def _pfx(connector: AppConnector, build: int | None, password: str) -> bytes:
         algorithm=encryption_for_build(build, configured),
         friendly_name=connector.friendly_name or certificate.common_name,
     )
+
+
+def _chain_der(connector: AppConnector) -> list[bytes]:
+    """The issuer chain the portal knows for the certificate (built-in CA enrollment, or the chain that came with a
+    PFX), public certificates only, when the connector pushes root and intermediate certificates."""
+    if not connector.push_chain:
+        return []
+    return [c.public_bytes(Encoding.DER) for c in chain_certificates(connector.certificate)]
 
 
 # --- one device -----------------------------------------------------------------------------------------------------
@@ -257,6 +266,7 @@ class DevicePush:
                 bindings=[binding_target(p) for p in self.row.preview.get("plan") or []],
                 friendly_name=self.connector.friendly_name or None,
                 expected_thumbprint=self.row.thumbprint,
+                chain=_chain_der(self.connector),
             )
         except OperationFailed as exc:
             # The host undoes a failed push_and_bind itself (one transaction): nothing changed.
@@ -275,7 +285,7 @@ class DevicePush:
             "store": result.store,
             "imported": result.imported,
             "has_private_key": result.has_private_key,
-            "chain_added": list(result.chain_added),
+            "chain_added": [c.as_dict() for c in result.chain_added],
             "bindings": [
                 {
                     "site": b.site,
@@ -389,7 +399,7 @@ class DevicePush:
             self._restore_file(runner, snapshot["file"])
             return
         try:
-            operations.restore(runner, snapshot, remove_certificate=True)
+            restored = operations.restore(runner, snapshot, remove_certificate=True)
         except OperationFailed as exc:
             _save(
                 self.row,
@@ -409,7 +419,22 @@ class DevicePush:
             error += " The restore did not verify: " + "; ".join(
                 f"{r.expectation.address}:{r.expectation.port} {r.error}" for r in failed
             )
-        _save(self.row, step=step, evidence=[*self.row.evidence, *evidence], error=error, finished_at=timezone.now())
+        result = {
+            **self.row.result,
+            "restore": {
+                "certificate_removed": restored.certificate_removed,
+                "chain_removed": [c.as_dict() for c in restored.chain_removed],
+                "chain_kept": [{**c.as_dict(), "reason": why} for c, why in restored.chain_kept],
+            },
+        }
+        _save(
+            self.row,
+            step=step,
+            evidence=[*self.row.evidence, *evidence],
+            error=error,
+            result=result,
+            finished_at=timezone.now(),
+        )
 
     def _restore_file(self, runner: _Runner, info: dict[str, Any]) -> None:
         path, previous = info.get("path") or "", info.get("previous_path")
