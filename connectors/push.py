@@ -310,7 +310,14 @@ class DevicePush:
                 self.row, step=PushStep.FAILED, error=f"{self.device.name}: {exc.message}", finished_at=timezone.now()
             )
             return
-        snapshot = {"file": {"path": path, "previous_path": written.previous_path, "replaced": written.replaced}}
+        snapshot = {
+            "file": {
+                "path": path,
+                "previous_path": written.previous_path,
+                "replaced": written.replaced,
+                "sha256": written.sha256,
+            }
+        }
         result = {**self.row.result, "file": {"path": path, "sha256": written.sha256, "size": written.size}}
         _save(self.row, step=PushStep.PUSHED, snapshot=snapshot, snapshot_source="host", result=result)
 
@@ -327,7 +334,9 @@ class DevicePush:
             mine = self.row.result.get("pfx_sha256")
             if any(f.name.lower() == name.lower() and f.sha256 == mine for f in files):
                 previous = f"{path}.previous" if any(f.name.lower() == f"{name}.previous" for f in files) else None
-                snapshot = {"file": {"path": path, "previous_path": previous, "replaced": previous is not None}}
+                snapshot = {
+                    "file": {"path": path, "previous_path": previous, "replaced": previous is not None, "sha256": mine}
+                }
                 _save(
                     self.row, step=PushStep.PUSHED, snapshot=snapshot, snapshot_source="reconciled", warnings=[warning]
                 )
@@ -439,6 +448,9 @@ class DevicePush:
     def _restore_file(self, runner: _Runner, info: dict[str, Any]) -> None:
         path, previous = info.get("path") or "", info.get("previous_path")
         credential = device_folder_credential(self.device) if path.startswith("\\\\") else None
+        if not previous and not info.get("replaced"):
+            self._remove_created_file(runner, path, info.get("sha256"), credential)
+            return
         if not previous:
             _save(
                 self.row,
@@ -455,6 +467,24 @@ class DevicePush:
             return
         operations.write_file(runner, path, content, credential=credential, keep_previous=False)
         _save(self.row, step=PushStep.ROLLED_BACK, finished_at=timezone.now())
+
+    def _remove_created_file(self, runner: _Runner, path: str, sha256: str | None, credential: Any) -> None:
+        """The push created the file: the folder as it was has no such file. It is deleted only while it holds the
+        bytes this push wrote (the snapshot's digest; a rollback order's row has only the snapshot), so a file
+        someone put there since is left alone."""
+        mine = sha256 or (self.row.result.get("file") or {}).get("sha256") or self.row.result.get("pfx_sha256")
+        outcome = operations.remove_file(runner, path, expected_sha256=mine, credential=credential)
+        result = {**self.row.result, "restore": {"file_removed": outcome.removed, "reason": outcome.reason}}
+        if outcome.removed or outcome.reason == "not_found":
+            _save(self.row, step=PushStep.ROLLED_BACK, result=result, finished_at=timezone.now())
+            return
+        _save(
+            self.row,
+            step=PushStep.ROLLBACK_FAILED,
+            error=f"{self.row.error} {path} changed since the push; it was left in place.".strip(),
+            result=result,
+            finished_at=timezone.now(),
+        )
 
     # -- cleanup -------------------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ OPERATION_NAMES = (
     "restore",
     "remove_certificate_if_unused",
     "write_file",
+    "remove_file",
     "run_script",
     "verify_served_on_host",
 )
@@ -388,6 +389,34 @@ def write_file(
     if credential is not None:
         params["credential"] = credential.as_params()
     return _run(session, "write_file", params, WrittenFile.from_json)
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    path: str
+    removed: bool
+    reason: str | None  # None when removed; "not_found" or "changed" (other bytes than expected) otherwise
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RemovedFile:
+        return cls(path=str(data["path"]), removed=bool(data["removed"]), reason=_opt_str(data.get("reason")))
+
+
+def remove_file(
+    session: OperationRunner,
+    path: str,
+    *,
+    expected_sha256: str | None = None,
+    credential: FolderCredential | None = None,
+) -> RemovedFile:
+    """Delete a file (the rollback of a folder push that created it); with `expected_sha256`, only while the file
+    still holds those bytes."""
+    params: dict[str, Any] = {"path": path}
+    if expected_sha256:
+        params["expected_sha256"] = expected_sha256
+    if credential is not None:
+        params["credential"] = credential.as_params()
+    return _run(session, "remove_file", params, RemovedFile.from_json)
 
 
 # -- push, bind, restore, remove -----------------------------------------------------------------------------------

@@ -844,6 +844,25 @@ def write_file(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def remove_file(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Delete a file a push created; with expected_sha256 only while it still holds those bytes."""
+    path = _str(params, "path").replace("/", "\\")
+    expected = _str(params, "expected_sha256", required=False).lower()
+    ctx.step("connect")
+    with ctx.host.shares.lock:
+        tree = _tree_for(ctx, path, params.get("credential"), "connect")
+        ctx.step("check")
+        item = tree.read(path)
+        if item is None:
+            return {"path": path, "removed": False, "reason": "not_found"}
+        if expected and hashlib.sha256(item.content).hexdigest() != expected:
+            return {"path": path, "removed": False, "reason": "changed"}
+        ctx.step("remove")
+        tree.remove(path)
+    ctx.changed = True
+    return {"path": path, "removed": True, "reason": None}
+
+
 def run_script(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     """Run a pre/post script present on the host; a non-zero exit code fails the operation."""
     path = _str(params, "path")
@@ -884,6 +903,7 @@ OPERATIONS: dict[str, Callable[[OpContext, dict[str, Any]], dict[str, Any]]] = {
     "restore": restore,
     "remove_certificate_if_unused": remove_certificate_if_unused,
     "write_file": write_file,
+    "remove_file": remove_file,
     "run_script": run_script,
     "verify_served_on_host": verify_served_on_host,
 }
