@@ -47,8 +47,8 @@ class DateOrDateTimeFilter(django_filters.Filter):
 class AttributeField(forms.CharField):
     """A certificate attribute as "key=value" (that value) or "key" (any value) -> (key, value or None)."""
 
-    def to_python(self, value: Any) -> tuple[str, str | None] | None:
-        text = super().to_python(value).strip()
+    def to_python(self, value: Any) -> tuple[str, str | None] | None:  # type: ignore[override]
+        text = (super().to_python(value) or "").strip()
         if not text:
             return None
         key, sep, wanted = text.partition("=")
