@@ -734,12 +734,12 @@ def _store_keys(
                     location=KeyLocation.PORTAL if pkcs8 else KeyLocation.ENDPOINT,
                     key_type=parsed.key_type,
                     key_size=parsed.key_size,
-                    pkcs8=pkcs8,  # type: ignore[misc]  # an encrypted binary field (bytes), typed as text by the stubs
+                    pkcs8=pkcs8,  # an encrypted binary field (bytes), typed as text by the stubs
                     public_key_sha256=parsed.public_key_sha256 or public_key_sha256_of(parsed.der),
                 )
             )
         elif pkcs8 and held[1] == KeyLocation.ENDPOINT:
-            upgrades.append(PrivateKey(id=held[0], location=KeyLocation.PORTAL, pkcs8=pkcs8))  # type: ignore[misc]
+            upgrades.append(PrivateKey(id=held[0], location=KeyLocation.PORTAL, pkcs8=pkcs8))
     PrivateKey.objects.bulk_create(new_keys, batch_size=200, ignore_conflicts=True)
     if upgrades:
         PrivateKey.objects.bulk_update(upgrades, ["location", "pkcs8"], batch_size=200)

@@ -5,8 +5,8 @@
 - group loses its own index (cert_group_expiry starts with group); parent's index keeps only the rows with a parent.
 - The common-name trigram index goes: the common-name filter searches the free-text trigram index (search_text holds
   the lower-case CN) and re-checks the CN on the rows it finds.
-- Locations and bindings lose the single-column indexes of their foreign keys that a composite index already starts
-  with: (device, key) for device, location_cert_device for certificate.
+- Bindings lose the single-column index of `device`: the (device, key) constraint starts with it (locations lost
+  theirs in 0004).
 """
 
 import django.db.models.deletion
@@ -33,7 +33,7 @@ def create_cn_trigram_index(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("certificates", "0003_inventory_locations"),
+        ("certificates", "0004_location_indexes"),
     ]
 
     operations = [
@@ -84,28 +84,6 @@ class Migration(migrations.Migration):
             index=models.Index(condition=models.Q(("parent__isnull", False)), fields=["parent"], name="cert_parent"),
         ),
         migrations.RunPython(drop_cn_trigram_index, create_cn_trigram_index),
-        migrations.AlterField(
-            model_name="certificatelocation",
-            name="certificate",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="locations",
-                to="certificates.certificate",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="certificatelocation",
-            name="device",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="certificate_locations",
-                to="devices.device",
-            ),
-        ),
         migrations.AlterField(
             model_name="certificatebinding",
             name="device",
