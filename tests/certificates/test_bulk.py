@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from certificates.bulk import (
@@ -188,6 +188,29 @@ def test_a_key_recorded_for_a_certificate_parsed_without_its_key_fingerprint_get
     stored = PrivateKey.objects.get(certificate__sha256=parsed.sha256)
     assert (stored.location, stored.public_key_sha256) == ("endpoint", full.public_key_sha256)
     assert len(full.public_key_sha256) == 64
+
+
+def test_a_failed_write_leaves_nothing_behind_and_the_connection_usable(db: Any, monkeypatch: Any) -> None:
+    """The statements go out in pipelines on PostgreSQL: an error in one (here a duplicate location key) still
+    surfaces as Django's IntegrityError and rolls the whole device back."""
+    import certificates.bulk as bulk
+
+    (device,) = devices(1)
+    certs = make_certs(3)
+    real = bulk._plan_locations
+
+    def duplicated(*args: Any, **kwargs: Any) -> Any:
+        plan = real(*args, **kwargs)
+        plan.create.append(plan.create[0])
+        return plan
+
+    monkeypatch.setattr(bulk, "_plan_locations", duplicated)
+    with pytest.raises(IntegrityError):
+        device_findings_apply(device_id=device.pk, findings=findings(certs), options=options())
+    assert Certificate.objects.count() == CertificateLocation.objects.count() == 0
+    monkeypatch.setattr(bulk, "_plan_locations", real)
+    result = device_findings_apply(device_id=device.pk, findings=findings(certs), options=options())
+    assert (result.certificates_new, result.locations_added) == (3, 3)
 
 
 @pytest.mark.integration
