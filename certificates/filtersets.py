@@ -12,7 +12,9 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from certificates.choices import INVENTORY_STATUSES, CertificateStatus, KeyType
@@ -173,8 +175,12 @@ class CertificateFilterSet(django_filters.FilterSet):
         if value is None:
             return queryset
         key, wanted = value
-        # Most certificates (everything discovered) have no attributes: the partial index holds only those that do,
-        # and `exclude(attributes={})` is what lets PostgreSQL pick it.
+        if connections[queryset.db].vendor != "postgresql":
+            if wanted is None:
+                return queryset.filter(attributes__has_key=key)
+            return queryset.alias(attribute_value=KeyTransform(key, "attributes")).filter(attribute_value=wanted)
+        # Most certificates (everything discovered) have no attributes: the partial GIN index holds only those that
+        # do, and `exclude(attributes={})` is what lets PostgreSQL pick it.
         queryset = queryset.exclude(attributes={})
         if wanted is None:
             return queryset.filter(attributes__has_key=key)

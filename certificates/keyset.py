@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connections
 from django.db.models import BooleanField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
@@ -84,9 +85,13 @@ def keyset_page[M: Model](
         forward_op = "<" if descending else ">"
         op = {"<": ">", ">": "<"}[forward_op] if backwards else forward_op
         # Table and column names come from the model's metadata; the cursor's values go in as parameters.
+        field = queryset.model._meta.get_field(ordering.column)
+        # The value as this database stores it: SQLite compares date-times as text, so an ISO string with a "T" and
+        # an offset would not sort against its stored "YYYY-MM-DD HH:MM:SS".
+        db_value = field.get_db_prep_value(value, connections[queryset.db])  # type: ignore[union-attr]
         condition = RawSQL(  # noqa: S611
             f'("{table}"."{column}", "{table}"."{pk_column}") {op} (%s, %s)',
-            (value, pk),
+            (db_value, pk),
             output_field=BooleanField(),
         )
         queryset = queryset.filter(condition)
