@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
 from clm.api.errors import Conflict
 from clm.audit import audit_record
@@ -100,9 +101,9 @@ def credential_users(*, credential: Credential) -> list[str]:
     from devices.models import Device
 
     return list(
-        Device.objects.filter(credential=credential)
+        Device.objects.filter(Q(credential=credential) | Q(folder_credential=credential))
+        .order_by("name")
         .values_list("name", flat=True)
-        .union(Device.objects.filter(folder_credential=credential).values_list("name", flat=True))
     )
 
 
