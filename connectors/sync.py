@@ -154,10 +154,12 @@ def _device_view(device: Any) -> _DeviceView:
         .annotate(cert_status=F("certificate__status"))
         .order_by("path")
     )
-    # The connectors come with their targets (all of them, on any device) in one query.
+    # The connectors come with their targets (all of them, on any device) in one query. Not the target's device:
+    # loading a Device decrypts its secrets, and only its name is wanted (see _presence).
     targets = list(
         ConnectorTarget.objects.filter(connector__in=AppConnector.objects.filter(targets__device=device))
-        .select_related("connector", "device")
+        .select_related("connector")
+        .defer("connector__file_password")
         .order_by("connector_id", "pk")
     )
     return _DeviceView(bindings=bindings, locations=locations, targets=targets)
@@ -276,8 +278,12 @@ def _presence(device: Any, view: _DeviceView, targets: list[ConnectorTarget]) ->
         ((b.site_name, b.ip, b.port, b.host, b.location.certificate_id) for b in view.bindings),
         ((loc.kind, loc.store, loc.path, loc.certificate_id) for loc in view.locations),
     )
+    from devices.models import Device
+
     others = {t.device_id for t in targets} - {device.pk}
+    names = {device.pk: device.name}
     if others:
+        names.update(Device.objects.filter(pk__in=others).values_list("id", "name"))
         by_device: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = defaultdict(lambda: ([], []))
         for device_id, *row in CertificateBinding.objects.filter(
             device_id__in=others, kind=BindingKind.SITE, protocol="https"
@@ -301,12 +307,12 @@ def _presence(device: Any, view: _DeviceView, targets: list[ConnectorTarget]) ->
             if t.kind in (TargetKind.PROFILE, TargetKind.NEW_BINDING):
                 key = _binding_key(t.site, t.new_ip or t.ip, t.new_port or t.port, t.new_host or t.host)
                 if (t.device_id, "bound|" + key, cert) not in where:
-                    missing.append(f"not on {t.profile} of {t.device.name}")
+                    missing.append(f"not on {t.profile} of {names.get(t.device_id)}")
             elif connector.location_type == LocationType.FILE_SYSTEM:
                 if (t.device_id, "file|" + connector.file_path.rstrip("\\/").lower(), cert) not in where:
-                    missing.append(f"no file in {connector.file_path} on {t.device.name}")
+                    missing.append(f"no file in {connector.file_path} on {names.get(t.device_id)}")
             elif (t.device_id, "store|" + connector.store_name.lower(), cert) not in where:
-                missing.append(f"not in LocalMachine\\{connector.store_name} of {t.device.name}")
+                missing.append(f"not in LocalMachine\\{connector.store_name} of {names.get(t.device_id)}")
         out[connector_id] = (not missing, "; ".join(missing)[:480])
     return out
 
@@ -329,8 +335,6 @@ def connectors_after_discovery(*, device_id: int) -> dict[str, int]:
         return {"created": 0, "updated": 0}
     view = _device_view(device)
     created = _discovered_connectors(device, view)
-    for target in created:
-        target.device = device
     targets = view.targets + created
     presence = _presence(device, view, targets)
     now = timezone.now()
