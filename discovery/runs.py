@@ -21,7 +21,7 @@ from django.utils import timezone
 from certificates.bulk import IngestOptions, device_findings_apply
 from certificates.choices import STATUS_RANK, CertificateStatus
 from certificates.models import CertificateLocation
-from certificates.selectors import group_default
+from certificates.selectors import group_default_id
 from clm.audit import audit_record
 from devices.choices import CertSync
 from discovery.choices import (
@@ -238,7 +238,7 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
         raise SitesUnavailable(f"Certificates in use need the sites and bindings: {sites.detail if sites else ''}")
     now = timezone.now()
     findings, stats = findings_from_snapshot(snapshot, device_id=device.pk, policy=policy, now=now)
-    group_id = options.get("group_id") or group_default().pk
+    group_id = options.get("group_id") or group_default_id()
     result = device_findings_apply(
         device_id=device.pk, findings=findings, options=IngestOptions(status=status, default_group_id=group_id)
     )
