@@ -144,14 +144,21 @@ class _DeviceView:
 
 
 def _device_view(device: Any) -> _DeviceView:
+    # Only the columns the hook reads (a deferred field read later would cost a query per row): whole rows with
+    # their JSON and text columns made these three queries the hook's main cost on a rerun.
     bindings = list(
         CertificateBinding.objects.filter(device=device, kind=BindingKind.SITE, protocol="https")
         .select_related("location")
+        .only(
+            "site_name", "ip", "port", "host", "sni",
+            "location", "location__certificate", "location__store", "location__friendly_name",
+        )
         .annotate(cert_status=F("location__certificate__status"))
         .order_by("site_name", "port", "host")
-    )
+    )  # fmt: skip
     locations = list(
         CertificateLocation.objects.filter(device=device, state=LocationState.OK, certificate__isnull=False)
+        .only("kind", "store", "path", "certificate", "friendly_name")
         .annotate(cert_status=F("certificate__status"))
         .order_by("path")
     )
@@ -160,9 +167,14 @@ def _device_view(device: Any) -> _DeviceView:
     targets = list(
         ConnectorTarget.objects.filter(connector__in=AppConnector.objects.filter(targets__device=device))
         .select_related("connector")
-        .defer("connector__file_password")
+        .only(
+            "connector", "device", "kind", "profile", "site", "ip", "port", "host", "new_ip", "new_port", "new_host",
+            "connector__certificate", "connector__location_type", "connector__file_path", "connector__store",
+            "connector__source", "connector__last_push", "connector__sync_status", "connector__sync_reason",
+            "connector__sync_checked_at",
+        )
         .order_by("connector_id", "pk")
-    )
+    )  # fmt: skip
     return _DeviceView(bindings=bindings, locations=locations, targets=targets)
 
 
