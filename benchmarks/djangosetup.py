@@ -1,8 +1,8 @@
 """Django for the benchmarks: a scratch PostgreSQL database (created and migrated here), production settings.
 
-`DATABASE_URL` picks the database; by default `postgres://postgres@127.0.0.1:5432/<name>` on the local server,
-created if missing. Secrets for the run are generated (nothing is kept). Import and call `setup(name)` before any
-model import.
+`DATABASE_URL` picks the database; by default `postgres://postgres@127.0.0.1:5432/<BENCH_DB_PREFIX><name>` on the
+local server, created if missing (BENCH_DB_PREFIX, empty by default, keeps concurrent runs apart). Secrets for the
+run are generated (nothing is kept). Import and call `setup(name)` before any model import.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def setup(name: str, *, fresh: bool = False) -> str:
     from cryptography.fernet import Fernet
 
     sys.path.insert(0, str(ROOT))
+    name = os.environ.get("BENCH_DB_PREFIX", "") + name
     url = os.environ.get("DATABASE_URL") or f"postgres://postgres@127.0.0.1:5432/{name}"
     if fresh and not os.environ.get("DATABASE_URL"):
         import psycopg

@@ -5,7 +5,7 @@ filters and sorts: p50 and p95 per case, deep keyset pages, and SQL queries per 
 Baseline, measured in the same run: the bare keyset SQL of the first page (psycopg, no Django), so the ratio shows
 what the API stack adds. Targets: p95 <= 100 ms per page; queries per page that do not grow with the page size.
 
-    python benchmarks/inventory.py [--certificates 1000000] [--repeat 30] [--keep]
+    python benchmarks/inventory.py [--certificates 1000000] [--repeat 30] [--keep] [--no-freeze]
 
 The database is DATABASE_URL, else a scratch `bench_inventory` on the local server (loaded once and kept with
 --keep, so a rerun only measures).
@@ -56,8 +56,8 @@ def load(count: int) -> None:
     der = b"\x30\x82" + b"\x00" * 900  # the list never reads DER; a real one would only make the load slower
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'certificates_certificate' "
-            "AND indexname <> 'certificates_certificate_pkey' AND indexname NOT LIKE '%sha256_key'"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'certificates_certificate' AND indexname "
+            "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = 'certificates_certificate'::regclass)"
         )
         indexes = cursor.fetchall()
         for name, _ in indexes:
@@ -143,6 +143,11 @@ def main() -> None:
     parser.add_argument("--certificates", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep a loaded database for the next run")
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="measure without clm.runtime.freeze_startup_heap(), which the gunicorn workers run after start-up",
+    )
     args = parser.parse_args()
     djangosetup.setup("bench_inventory", fresh=not args.keep)
     from django.contrib.auth import get_user_model
@@ -188,6 +193,15 @@ def main() -> None:
         elapsed = (time.perf_counter() - start) * 1000
         assert response.status_code == 200, (url, response.status_code, response.content[:300])
         return elapsed, response.json()
+
+    if args.no_freeze:
+        print("process: start-up heap NOT frozen (--no-freeze)")
+    else:
+        from clm.runtime import freeze_startup_heap
+
+        # The served configuration: clm/gunicorn_conf.py's workers do this once the application is loaded.
+        freeze_startup_heap()
+        print("process: start-up heap frozen, as the gunicorn workers do (clm/gunicorn_conf.py)")
 
     # Baseline: the bare keyset SQL of the default first page, straight through psycopg.
     raw = connection.connection

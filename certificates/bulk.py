@@ -32,7 +32,7 @@ from certificates.choices import (
     LocationState,
 )
 from certificates.models import Certificate, CertificateBinding, CertificateLocation, PrivateKey
-from certificates.x509 import ParsedCertificate
+from certificates.x509 import ParsedCertificate, public_key_sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -239,19 +239,14 @@ def insert_rows(
     from django.db import connection
 
     meta = model._meta
-    by_attname = {f.attname: f for f in meta.concrete_fields}
-    fields: list[Any] = [by_attname[name] for name in field_names]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    table = quote(meta.db_table)
-    tail = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
-    tail += "RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr,arg-type]
+    table, fields, columns, tail = _insert_parts(model, field_names, returning, conflict)
     rows: list[tuple[Any, ...]] = []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with binding_cursor() as cursor:
             if len(objs) > COPY_THRESHOLD:
                 return _pg_copy_insert(cursor, meta.db_table, fields, objs, columns, tail)
             return _pg_unnest_insert(cursor, table, fields, objs, columns, tail)
+    with connection.cursor() as cursor:
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
         limit = connection.features.max_query_params or 999
         for chunk in _chunks(objs, max(1, limit // len(fields))):
@@ -264,16 +259,59 @@ def insert_rows(
     return rows
 
 
+def _insert_parts(
+    model: type[models.Model], field_names: Sequence[str], returning: Sequence[str], conflict: str | None
+) -> tuple[str, list[Any], str, str]:
+    """(quoted table, fields, quoted column list, ON CONFLICT/RETURNING tail) of an INSERT by `insert_rows`."""
+    from django.db import connection
+
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    fields: list[Any] = [by_attname[name] for name in field_names]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    tail = f"ON CONFLICT ({quote(conflict)}) DO NOTHING " if conflict else ""
+    tail += "RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr,arg-type]
+    return quote(meta.db_table), fields, columns, tail
+
+
+def binding_cursor() -> Any:
+    """On PostgreSQL, a cursor of Django's connection (same transaction, same query logging and error wrapping) that
+    sends parameters separately from the statement (server-side binding), in binary where the SQL says `%b`.
+
+    Django's own cursors bind on the client: every parameter is quoted into the SQL text in Python, which for the
+    unnest() arrays of a 50-certificate host (DER, JSON) cost ~12 ms per statement -- more than PostgreSQL's work.
+    """
+    from django.db import connection
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # a psycopg cursor
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
 # Up to this many rows, one statement with one array per column; above it, COPY into a staging table (its set-up
 # and the truncation at commit cost a few milliseconds, which a big batch repays in formatting time).
 COPY_THRESHOLD = 200
 
 
-def _pg_unnest_insert(
-    cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
-) -> list[tuple[Any, ...]]:
+def _pg_unnest_statement(
+    table: str,
+    fields: list[Any],
+    objs: Sequence[Any],
+    columns: str,
+    tail: str,
+    *,
+    resolve_certificate: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The unnest() INSERT of `objs` and its parameters. With `resolve_certificate` (an attribute holding a SHA-256),
+    a `certificate_id` left None is looked up by that SHA-256 when the statement runs, so it can follow the INSERT of
+    the certificates in the same pipeline."""
     from psycopg.types.json import Jsonb
 
+    select: list[str] = []
+    scalars: list[Any] = []
     arrays: list[list[Any]] = []
     casts: list[str] = []
     for column in fields:
@@ -283,10 +321,36 @@ def _pg_unnest_insert(
             values = [None if v is None else Jsonb(v) for v in values]
         elif kind == "BinaryField":
             values = [None if v is None else bytes(v) for v in values]
-        arrays.append(values)
-        casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
-    # Quoted names from the model's metadata; the rows go in as array parameters.
-    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}) {tail}", arrays)  # noqa: S608
+        first = values[0]
+        if kind != "JSONField" and all(v == first and type(v) is type(first) for v in values):
+            # One value for every row (status, group, timestamps, counters...): one scalar parameter, as an array
+            # parameter is dumped element by element in Python.
+            select.append(f"%b::{PG_ARRAY_TYPES[kind][:-2]}")
+            scalars.append(first)
+        else:
+            select.append(f"u.c{len(arrays)}")
+            casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
+            arrays.append(values)
+    if resolve_certificate is not None:
+        position = [f.attname for f in fields].index("certificate_id")
+        lookup = f"SELECT c.id FROM certificates_certificate c WHERE c.sha256 = u.c{len(arrays)}"  # noqa: S608
+        select[position] = f"COALESCE({select[position]}::bigint, ({lookup}))"
+        casts.append("%b::text[]")
+        arrays.append([getattr(obj, resolve_certificate) for obj in objs])
+    if not arrays:  # unnest() needs an array: the row numbers
+        casts.append("%b::bigint[]")
+        arrays.append(list(range(len(objs))))
+    names = ", ".join(f"c{i}" for i in range(len(arrays)))
+    # Quoted names from the model's metadata; the values go in as parameters (the select list's come first).
+    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM unnest({', '.join(casts)}) AS u({names})"  # noqa: S608
+    return f"{sql} {tail}", [*scalars, *arrays]
+
+
+def _pg_unnest_insert(
+    cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
+) -> list[tuple[Any, ...]]:
+    sql, params = _pg_unnest_statement(table, fields, objs, columns, tail)
+    cursor.execute(sql, params)
     return list(cursor.fetchall())
 
 
@@ -318,57 +382,95 @@ def _pg_copy_insert(
     return list(cursor.fetchall())
 
 
-def _insert_certificates(objs: list[SimpleNamespace]) -> dict[str, int]:
-    """Insert new certificates, ignoring SHA-256 another worker inserted first: {sha256: id} of the rows ours."""
+def _certificates_to_insert(
+    findings: DeviceFindings, options: IngestOptions, known: dict[str, KnownCertificate]
+) -> list[SimpleNamespace]:
+    """Rows for the certificates the inventory lacks, their counters already set to what this device's locations and
+    bindings add."""
+    initial_counts = _initial_counts(findings)
     now = timezone.now()
-    for obj in objs:
+    objs = []
+    for sha, parsed in findings.certificates.items():
+        if sha in known:
+            continue
+        obj = _new_certificate(parsed, options, findings.chains.get(sha, ""))
+        obj.location_count, obj.binding_count = initial_counts.get(sha, (0, 0))
         obj.created_at = obj.updated_at = now
-    return dict(
-        insert_rows(Certificate, objs, CERTIFICATE_INSERT_FIELDS, returning=("sha256", "id"), conflict="sha256")
-    )
+        objs.append(obj)
+    return objs
 
 
-def certificates_ensure(
-    *,
-    certificates: dict[str, ParsedCertificate],
-    options: IngestOptions,
-    chains: dict[str, str] | None = None,
-    initial_counts: dict[str, tuple[int, int]] | None = None,
-) -> tuple[dict[str, tuple[int, str, int | None, str]], set[str]]:
-    """Insert the certificates the inventory lacks (a concurrent insert of the same SHA-256 is ignored), with their
-    counters already set from `initial_counts` {sha256: (locations, bindings)}.
+LOCATION_INSERT_FIELDS = ["device_id", "key", "first_seen", "last_seen"]  # + LOCATION_FIELDS, below
 
-    Returns {sha256: (id, status, group_id, chain_pem)} for all of them, and the set of SHA-256 inserted here.
+
+def _insert_certificates_and_locations(
+    certificates: list[SimpleNamespace], locations: list[SimpleNamespace], known: dict[str, KnownCertificate]
+) -> tuple[dict[str, int], list[tuple[str, int, int | None]]]:
+    """Insert the new certificates (ignoring SHA-256 another worker inserted first) and the new locations, whose
+    `certificate_id` is None where the certificate is among the new ones (`sha256` says which).
+
+    Returns {sha256: id} of the certificates inserted here and (key, id, certificate id) of the new locations. On
+    PostgreSQL both statements go out in one pipeline, the locations finding their certificates by SHA-256 as they
+    are inserted (including one a concurrent worker inserted first); elsewhere, or for batches big enough for COPY,
+    one after the other.
     """
-    chains = chains or {}
-    initial_counts = initial_counts or {}
-    shas = list(certificates)
-    existing: dict[str, tuple[int, str, int | None, str]] = {}
+    from django.db import connection
+
+    location_fields = [*LOCATION_INSERT_FIELDS, *LOCATION_FIELDS]
+    cert_parts = _insert_parts(Certificate, CERTIFICATE_INSERT_FIELDS, ("sha256", "id"), "sha256")
+    location_parts = _insert_parts(CertificateLocation, location_fields, ("key", "id", "certificate_id"), None)
+    if (
+        connection.vendor == "postgresql"
+        and len(certificates) <= COPY_THRESHOLD
+        and len(locations) <= COPY_THRESHOLD
+        and (certificates or locations)
+    ):
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            cert_cursor = location_cursor = None
+            if certificates:
+                cert_cursor = binding_cursor()
+                cert_cursor.execute(*_pg_unnest_statement(*cert_parts[:2], certificates, *cert_parts[2:]))
+            if locations:
+                location_cursor = binding_cursor()
+                location_cursor.execute(
+                    *_pg_unnest_statement(
+                        *location_parts[:2], locations, *location_parts[2:], resolve_certificate="sha256"
+                    )
+                )
+            inserted = dict(cert_cursor.fetchall()) if cert_cursor is not None else {}
+            created = list(location_cursor.fetchall()) if location_cursor is not None else []
+        return inserted, created
+    inserted = dict(
+        insert_rows(Certificate, certificates, CERTIFICATE_INSERT_FIELDS, returning=("sha256", "id"), conflict="sha256")
+    )
+    pending = [obj for obj in locations if obj.certificate_id is None and obj.sha256]
+    if pending:
+        ids = {sha: row[0] for sha, row in known.items()} | inserted
+        lost = [obj.sha256 for obj in pending if obj.sha256 not in ids]
+        if lost:
+            ids.update({sha: row[0] for sha, row in _known_certificates(lost).items()})
+        for obj in pending:
+            obj.certificate_id = ids.get(obj.sha256)
+    created = insert_rows(CertificateLocation, locations, location_fields, returning=("key", "id", "certificate_id"))
+    return inserted, created
+
+
+# What the applier needs of a certificate the inventory has: (id, status, group id, chain PEM).
+type KnownCertificate = tuple[int, str, int | None, str]
+
+KNOWN_CERTIFICATES_SQL = (
+    "SELECT sha256, id, status, group_id, chain_pem FROM certificates_certificate WHERE sha256 = ANY(%s::text[])"
+)
+
+
+def _known_certificates(shas: list[str]) -> dict[str, KnownCertificate]:
+    known: dict[str, KnownCertificate] = {}
     for chunk in _chunks(shas):
         for sha, pk, status, group_id, chain in Certificate.objects.filter(sha256__in=chunk).values_list(
             "sha256", "id", "status", "group_id", "chain_pem"
         ):
-            existing[sha] = (pk, status, group_id, chain)
-    missing = [sha for sha in shas if sha not in existing]
-    if not missing:
-        return existing, set()
-    objs = []
-    for sha in missing:
-        obj = _new_certificate(certificates[sha], options, chains.get(sha, ""))
-        obj.location_count, obj.binding_count = initial_counts.get(sha, (0, 0))
-        objs.append(obj)
-    inserted = _insert_certificates(objs)
-    for obj in objs:
-        if obj.sha256 in inserted:
-            existing[obj.sha256] = (inserted[obj.sha256], obj.status, obj.group_id, obj.chain_pem)
-    lost = [sha for sha in missing if sha not in inserted]
-    # Another worker inserted these first (with its own status and counters): they are treated as existing below.
-    for chunk in _chunks(lost):
-        for sha, pk, status, group_id, chain in Certificate.objects.filter(sha256__in=chunk).values_list(
-            "sha256", "id", "status", "group_id", "chain_pem"
-        ):
-            existing[sha] = (pk, status, group_id, chain)
-    return existing, set(inserted)
+            known[sha] = (pk, status, group_id, chain)
+    return known
 
 
 def _location_values(found: FoundLocation, certificate_id: int | None) -> dict[str, Any]:
@@ -412,85 +514,113 @@ def _binding_values(found: FoundBinding, location_id: int) -> dict[str, Any]:
 BINDING_FIELDS = list(_binding_values(FoundBinding(key="", location_key="", kind="site"), 0))
 
 
-def _sync_locations(
+@dataclass
+class _LocationPlan:
+    """The device's locations sorted against the findings, before the certificates are inserted."""
+
+    create: list[SimpleNamespace] = field(default_factory=list)
+    update: list[tuple[dict[str, Any], FoundLocation]] = field(default_factory=list)
+    touched: list[int] = field(default_factory=list)
+    vanished: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _plan_locations(
     device_id: int,
     findings: DeviceFindings,
+    existing: dict[str, dict[str, Any]],
+    known: dict[str, KnownCertificate],
+    now: datetime,
+) -> _LocationPlan:
+    """New locations (with `certificate_id` None while their certificate is still to insert, `sha256` naming it),
+    changed ones, ones still there unchanged (touched), and vanished ones (`existing`: the device's locations, by
+    key)."""
+    plan = _LocationPlan()
+    kept_keys = set()
+    for found in findings.locations:
+        kept_keys.add(found.key)
+        cert_id = known[found.sha256][0] if found.sha256 in known else None
+        old = existing.get(found.key)
+        if old is None:
+            values = _location_values(found, cert_id)
+            plan.create.append(
+                SimpleNamespace(
+                    device_id=device_id, key=found.key, first_seen=now, last_seen=now, sha256=found.sha256, **values
+                )
+            )
+        elif (cert_id is None and found.sha256) or any(
+            old[name] != value for name, value in _location_values(found, cert_id).items()
+        ):
+            plan.update.append((old, found))
+        else:
+            plan.touched.append(old["id"])
+    for key, row in existing.items():
+        if key in kept_keys:
+            continue
+        if key in findings.present_location_keys:
+            # Present on the host but not kept (filtered out by the discovery type or rule): still there.
+            plan.touched.append(row["id"])
+        elif row["kind"] in findings.scanned_kinds:
+            plan.vanished.append(row)
+    return plan
+
+
+def _finish_locations(
+    plan: _LocationPlan,
+    created: list[tuple[str, int, int | None]],
+    existing: dict[str, dict[str, Any]],
     cert_ids: dict[str, int],
     now: datetime,
     result: ApplyResult,
     binding_delta: dict[int, int],
-) -> tuple[dict[str, int], dict[int, int]]:
-    """Upsert the kept locations, touch the ones still present, delete the vanished. Returns {key: location id} of
-    the device's locations after the sync and the change of "ok" locations per certificate id."""
-    existing = {
-        row["key"]: row
-        for row in CertificateLocation.objects.filter(device_id=device_id).values("id", "key", *LOCATION_FIELDS)
-    }
+) -> tuple[dict[str, int], dict[int, int | None], dict[int, int]]:
+    """Apply the rest of the plan once every certificate has its id: update the changed locations, touch the
+    unchanged, delete the vanished. Returns {key: location id} and {location id: certificate id} of the device's
+    locations after the sync, and the change of "ok" locations per certificate id."""
     delta: dict[int, int] = defaultdict(int)
-    to_create: list[SimpleNamespace] = []
+    states = {obj.key: obj.state for obj in plan.create}
+    for key, _location_id, cert_id in created:
+        if cert_id is not None and states.get(key) == LocationState.OK:
+            delta[cert_id] += 1
     to_update: list[CertificateLocation] = []
-    touched: list[int] = []
-    kept_keys = set()
-    for found in findings.locations:
-        kept_keys.add(found.key)
+    new_certs: dict[int, int | None] = {}
+    for old, found in plan.update:
         cert_id = cert_ids.get(found.sha256) if found.sha256 else None
         values = _location_values(found, cert_id)
-        old = existing.get(found.key)
-        counts = found.state == LocationState.OK and cert_id is not None
-        if old is None:
-            to_create.append(
-                SimpleNamespace(device_id=device_id, key=found.key, first_seen=now, last_seen=now, **values)
-            )
-            if counts:
-                delta[cert_id] += 1  # type: ignore[index]
-            continue
-        if all(old[name] == value for name, value in values.items()):
-            touched.append(old["id"])
-            continue
         if old["state"] == LocationState.OK and old["certificate_id"] is not None:
             delta[old["certificate_id"]] -= 1
-        if counts:
-            delta[cert_id] += 1  # type: ignore[index]
+        if found.state == LocationState.OK and cert_id is not None:
+            delta[cert_id] += 1
         to_update.append(CertificateLocation(id=old["id"], last_seen=now, **values))
-    # Present on the host but not kept (filtered out by the discovery type or rule): still there, so not deleted.
-    touched.extend(
-        row["id"] for key, row in existing.items() if key not in kept_keys and key in findings.present_location_keys
-    )
-    vanished = [
-        row
-        for key, row in existing.items()
-        if row["kind"] in findings.scanned_kinds and key not in kept_keys and key not in findings.present_location_keys
-    ]
-    for row in vanished:
+        new_certs[old["id"]] = cert_id
+    for row in plan.vanished:
         if row["state"] == LocationState.OK and row["certificate_id"] is not None:
             delta[row["certificate_id"]] -= 1
-    if vanished:
-        vanished_ids = [row["id"] for row in vanished]
+    if plan.vanished:
+        vanished_ids = [row["id"] for row in plan.vanished]
         # Their bindings go with them (cascade): count them out of the certificates' binding counters.
         for binding_cert, count in _binding_counts_for_locations(vanished_ids).items():
             result.bindings_removed += count
             _add(binding_delta, binding_cert, -count)
         for chunk in _chunks(vanished_ids):
             CertificateLocation.objects.filter(id__in=chunk).delete()
-    created = dict(
-        insert_rows(
-            CertificateLocation,
-            to_create,
-            ["device_id", "key", "first_seen", "last_seen", *LOCATION_FIELDS],
-            returning=("key", "id"),
-        )
-    )
     if to_update:
         CertificateLocation.objects.bulk_update(to_update, [*LOCATION_FIELDS, "last_seen"], batch_size=500)
-    for chunk in _chunks(touched):
+    for chunk in _chunks(plan.touched):
         CertificateLocation.objects.filter(id__in=chunk).update(last_seen=now)
     result.locations_added += len(created)
     result.locations_updated += len(to_update)
-    result.locations_removed += len(vanished)
-    vanished_keys = {row["key"] for row in vanished}
-    keys = {key: row["id"] for key, row in existing.items() if key not in vanished_keys}
-    keys.update(created)
-    return keys, {k: v for k, v in delta.items() if v}
+    result.locations_removed += len(plan.vanished)
+    vanished_keys = {row["key"] for row in plan.vanished}
+    keys: dict[str, int] = {}
+    location_certs: dict[int, int | None] = {}
+    for key, row in existing.items():
+        if key not in vanished_keys:
+            keys[key] = row["id"]
+            location_certs[row["id"]] = new_certs.get(row["id"], row["certificate_id"])
+    for key, location_id, cert_id in created:
+        keys[key] = location_id
+        location_certs[location_id] = cert_id
+    return keys, location_certs, {k: v for k, v in delta.items() if v}
 
 
 def _add(target: dict[int, int], key: int, value: int) -> None:
@@ -512,16 +642,15 @@ def _binding_counts_for_locations(location_ids: list[int]) -> dict[int, int]:
 def _sync_bindings(
     device_id: int,
     findings: DeviceFindings,
+    existing: dict[str, dict[str, Any]],
     location_ids: dict[str, int],
     location_certs: dict[int, int | None],
     now: datetime,
     result: ApplyResult,
     delta: dict[int, int],
 ) -> None:
-    existing = {
-        row["key"]: row
-        for row in CertificateBinding.objects.filter(device_id=device_id).values("id", "key", *BINDING_FIELDS)
-    }
+    if not findings.bindings and not findings.bindings_scanned:
+        return  # nothing to add, and the device's bindings were not read: nothing to touch or delete either
     to_create: list[SimpleNamespace] = []
     to_update: list[CertificateBinding] = []
     touched: list[int] = []
@@ -605,12 +734,12 @@ def _store_keys(
                     location=KeyLocation.PORTAL if pkcs8 else KeyLocation.ENDPOINT,
                     key_type=parsed.key_type,
                     key_size=parsed.key_size,
-                    pkcs8=pkcs8,  # type: ignore[misc]  # an encrypted binary field (bytes), typed as text by the stubs
-                    public_key_sha256=parsed.public_key_sha256,
+                    pkcs8=pkcs8,  # an encrypted binary field (bytes), typed as text by the stubs
+                    public_key_sha256=parsed.public_key_sha256 or public_key_sha256_of(parsed.der),
                 )
             )
         elif pkcs8 and held[1] == KeyLocation.ENDPOINT:
-            upgrades.append(PrivateKey(id=held[0], location=KeyLocation.PORTAL, pkcs8=pkcs8))  # type: ignore[misc]
+            upgrades.append(PrivateKey(id=held[0], location=KeyLocation.PORTAL, pkcs8=pkcs8))
     PrivateKey.objects.bulk_create(new_keys, batch_size=200, ignore_conflicts=True)
     if upgrades:
         PrivateKey.objects.bulk_update(upgrades, ["location", "pkcs8"], batch_size=200)
@@ -638,20 +767,74 @@ def _initial_counts(findings: DeviceFindings) -> dict[str, tuple[int, int]]:
     return {sha: (locations.get(sha, 0), bindings.get(sha, 0)) for sha in set(locations) | set(bindings)}
 
 
-def _relaxed_commit() -> None:
-    """On PostgreSQL, do not wait for this transaction's WAL flush at commit. What discovery writes is re-derived
-    from the hosts on the next run, so a crash that loses the last few milliseconds of it loses nothing that matters
-    (no corruption is possible), and every host's write stops paying a disk flush."""
+LOCK_DEVICE_SQL = "SELECT set_config('synchronous_commit', 'off', true) FROM devices_device WHERE id = %s FOR UPDATE"
+
+
+@dataclass
+class _DeviceState:
+    """What the inventory holds for one device's findings before the write."""
+
+    certificates: dict[str, KnownCertificate]
+    locations: dict[str, dict[str, Any]]
+    bindings: dict[str, dict[str, Any]]
+
+
+def _device_state(device_id: int, findings: DeviceFindings) -> _DeviceState:
+    """Lock the device row, then read the known certificates among the findings and the device's locations and
+    bindings (bindings only when the findings have some or read them all).
+
+    The lock: one applier per device at a time (a scheduled and a manual run may reach the same host together). The
+    reads come after it, so they see what a previous applier of the same device committed.
+
+    On PostgreSQL the statements go out in one pipeline (one round trip for the lot: on a busy two-core server each
+    wait for the database costs more than the statement), and the lock statement also stops this transaction from
+    waiting for its WAL flush at commit (synchronous_commit off, for this transaction only): what discovery writes
+    is re-derived from the hosts on the next run, so a crash that loses the last few milliseconds of it loses
+    nothing that matters (no corruption is possible: the WAL is still written in order), and every host's write
+    stops paying a disk flush.
+    """
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    from devices.models import Device
+
+    shas = list(findings.certificates)
+    with_bindings = bool(findings.bindings) or findings.bindings_scanned
+    location_columns = ["id", "key", *LOCATION_FIELDS]
+    binding_columns = ["id", "key", *BINDING_FIELDS]
+    if connection.vendor != "postgresql" or len(shas) > BATCH:
+        Device.objects.select_for_update().filter(pk=device_id).values_list("id", flat=True).first()
+        locations = CertificateLocation.objects.filter(device_id=device_id).values(*location_columns)
+        bindings = CertificateBinding.objects.filter(device_id=device_id).values(*binding_columns)
+        return _DeviceState(
+            certificates=_known_certificates(shas),
+            locations={row["key"]: row for row in locations},
+            bindings={row["key"]: row for row in bindings} if with_bindings else {},
+        )
+
+    def select(table: str, columns: list[str]) -> str:
+        return f"SELECT {', '.join(columns)} FROM {table} WHERE device_id = %s"  # noqa: S608 - model metadata
+
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        lock, known, locations = binding_cursor(), binding_cursor(), binding_cursor()
+        lock.execute(LOCK_DEVICE_SQL, [device_id])
+        known.execute(KNOWN_CERTIFICATES_SQL, [shas])
+        locations.execute(select(CertificateLocation._meta.db_table, location_columns), [device_id])
+        bindings = None
+        if with_bindings:
+            bindings = binding_cursor()
+            bindings.execute(select(CertificateBinding._meta.db_table, binding_columns), [device_id])
+        lock.fetchall()
+        state = _DeviceState(
+            certificates={row[0]: row[1:] for row in known.fetchall()},
+            locations={row[1]: dict(zip(location_columns, row, strict=True)) for row in locations.fetchall()},
+            bindings={}
+            if bindings is None
+            else {row[1]: dict(zip(binding_columns, row, strict=True)) for row in bindings.fetchall()},
+        )
+    return state
 
 
 def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOptions) -> ApplyResult:
-    from devices.models import Device
-
     result = ApplyResult()
     now = timezone.now()
     if findings.group_for:
@@ -662,15 +845,21 @@ def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOpti
             source=options.source,
         )
     with transaction.atomic():
-        _relaxed_commit()
-        # One applier per device at a time (a scheduled and a manual run may reach the same host together).
-        Device.objects.select_for_update().filter(pk=device_id).values_list("id", flat=True).first()
-        rows, created = certificates_ensure(
-            certificates=findings.certificates,
-            options=options,
-            chains=findings.chains,
-            initial_counts=_initial_counts(findings),
+        state = _device_state(device_id, findings)
+        plan = _plan_locations(device_id, findings, state.locations, state.certificates, now)
+        new_certificates = _certificates_to_insert(findings, options, state.certificates)
+        inserted, created_locations = _insert_certificates_and_locations(
+            new_certificates, plan.create, state.certificates
         )
+        rows = dict(state.certificates)
+        for obj in new_certificates:
+            if obj.sha256 in inserted:
+                rows[obj.sha256] = (inserted[obj.sha256], obj.status, obj.group_id, obj.chain_pem)
+        # Another worker inserted these first (with its own status and counters): treated as existing below.
+        lost = [obj.sha256 for obj in new_certificates if obj.sha256 not in inserted]
+        if lost:
+            rows.update(_known_certificates(lost))
+        created = set(inserted)
         cert_ids = {sha: row[0] for sha, row in rows.items()}
         result.certificate_ids = cert_ids
         result.certificates = len(rows)
@@ -690,13 +879,10 @@ def _apply_once(*, device_id: int, findings: DeviceFindings, options: IngestOpti
         statuses = {pk: upgrades.get(pk, status) for pk, status, _, _ in rows.values()}
 
         binding_changes: dict[int, int] = {}
-        location_ids, location_delta = _sync_locations(device_id, findings, cert_ids, now, result, binding_changes)
-        location_certs: dict[int, int | None] = {}
-        if findings.bindings or findings.bindings_scanned:
-            location_certs = dict(
-                CertificateLocation.objects.filter(device_id=device_id).values_list("id", "certificate_id")
-            )
-        _sync_bindings(device_id, findings, location_ids, location_certs, now, result, binding_changes)
+        location_ids, location_certs, location_delta = _finish_locations(
+            plan, created_locations, state.locations, cert_ids, now, result, binding_changes
+        )
+        _sync_bindings(device_id, findings, state.bindings, location_ids, location_certs, now, result, binding_changes)
         # Certificates inserted above already carry this device's counts.
         created_ids = {rows[sha][0] for sha in created}
         location_delta = {k: v for k, v in location_delta.items() if k not in created_ids}

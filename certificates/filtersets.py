@@ -1,7 +1,7 @@
 """FilterSets of the inventory, shared by the Server/Client pages, their CSV export and the API (API.md "Inventory").
 
 Every filter is written to use an index at a million rows: exact columns, the (column, id) indexes, the trigram
-indexes on PostgreSQL for free text, and EXISTS on the location index for `device`.
+index on PostgreSQL for free text and common name, and EXISTS on the location index for `device`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,23 @@ class DateOrDateTimeFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
 
 
+class AttributeField(forms.CharField):
+    """A certificate attribute as "key=value" (that value) or "key" (any value) -> (key, value or None)."""
+
+    def to_python(self, value: Any) -> tuple[str, str | None] | None:  # type: ignore[override]
+        text = (super().to_python(value) or "").strip()
+        if not text:
+            return None
+        key, sep, wanted = text.partition("=")
+        if not key.strip():
+            raise forms.ValidationError("Write the attribute as key=value, or key alone for any value.")
+        return key.strip(), (wanted.strip() if sep else None)
+
+
+class AttributeFilter(django_filters.Filter):
+    field_class = AttributeField
+
+
 class CertificateFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search")
     common_name = django_filters.CharFilter(method="filter_common_name", label="Common name")
@@ -64,6 +81,7 @@ class CertificateFilterSet(django_filters.FilterSet):
     key_size = django_filters.NumberFilter(label="Key size")
     issuer = django_filters.CharFilter(field_name="issuer_common_name", lookup_expr="icontains", label="Issuer")
     has_private_key = django_filters.BooleanFilter(field_name="private_key", lookup_expr="isnull", exclude=True)
+    attribute = AttributeFilter(method="filter_attribute", label="Attribute")
 
     class Meta:
         model = Certificate
@@ -84,6 +102,7 @@ class CertificateFilterSet(django_filters.FilterSet):
             "key_size",
             "issuer",
             "has_private_key",
+            "attribute",
         ]
 
     def filter_queryset(self, queryset: QuerySet[Certificate]) -> QuerySet[Certificate]:
@@ -105,7 +124,12 @@ class CertificateFilterSet(django_filters.FilterSet):
         return queryset.filter(search_text__contains=value.lower())
 
     def filter_common_name(self, queryset: QuerySet[Certificate], name: str, value: str) -> QuerySet[Certificate]:
-        return queryset.filter(common_name__icontains=value.strip()) if value.strip() else queryset
+        value = value.strip()
+        if not value:
+            return queryset
+        # search_text holds the lower-case CN: its trigram index finds the candidates (the only trigram index, so
+        # that discovery's inserts pay for one), the CN condition keeps those whose CN really matches.
+        return queryset.filter(search_text__contains=value.lower(), common_name__icontains=value)
 
     def filter_thumbprint(self, queryset: QuerySet[Certificate], name: str, value: str) -> QuerySet[Certificate]:
         return queryset.filter(thumbprint=normalize_hex(value))
@@ -142,3 +166,16 @@ class CertificateFilterSet(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(binding_count__gt=0) if value else queryset.filter(binding_count=0)
+
+    def filter_attribute(
+        self, queryset: QuerySet[Certificate], name: str, value: tuple[str, str | None] | None
+    ) -> QuerySet[Certificate]:
+        if value is None:
+            return queryset
+        key, wanted = value
+        # Most certificates (everything discovered) have no attributes: the partial index holds only those that do,
+        # and `exclude(attributes={})` is what lets PostgreSQL pick it.
+        queryset = queryset.exclude(attributes={})
+        if wanted is None:
+            return queryset.filter(attributes__has_key=key)
+        return queryset.filter(attributes__contains={key: wanted})

@@ -164,7 +164,7 @@ class PfxForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("password") and data.get("password") != data.get("password_confirm"):
             self.add_error("password_confirm", "The two passwords do not match.")
         return data

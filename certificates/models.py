@@ -108,8 +108,10 @@ class Certificate(models.Model):
     or replaced. `attributes` holds custom key/values (filterable in the inventory).
     """
 
-    sha256 = models.CharField(max_length=64, unique=True, help_text="SHA-256 fingerprint, lower-case hex.")
-    thumbprint = models.CharField(max_length=40, db_index=True, help_text="SHA-1 thumbprint, upper-case hex.")
+    # Unique and indexed through Meta (not unique=/db_index=), which on PostgreSQL would add a second, LIKE-only
+    # index (varchar_pattern_ops) to each: nothing searches them by prefix, and every index costs discovery's inserts.
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 fingerprint, lower-case hex.")
+    thumbprint = models.CharField(max_length=40, help_text="SHA-1 thumbprint, upper-case hex.")
     der = models.BinaryField()
     common_name = models.CharField(max_length=255, blank=True)
     subject = models.TextField(blank=True)
@@ -128,10 +130,18 @@ class Certificate(models.Model):
     is_client = models.BooleanField(default=False, help_text="clientAuth-only EKU: listed under Inventory > Client.")
     status = models.CharField(max_length=16, choices=CertificateStatus.choices, default=CertificateStatus.MONITORED)
     source = models.CharField(max_length=16, choices=CertificateSource.choices, default=CertificateSource.DISCOVERED)
+    # No index of their own: cert_group_expiry starts with group, and cert_parent holds only the rows with a parent.
     group = models.ForeignKey(
-        CertificateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="certificates"
+        CertificateGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="certificates",
+        db_index=False,
     )
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children", db_index=False
+    )
     attributes = models.JSONField(default=dict, blank=True)
     chain_pem = models.TextField(blank=True, help_text="Issuer certificates (PEM), leaf excluded, nearest first.")
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -144,7 +154,12 @@ class Certificate(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["sha256"], name="cert_sha256_unique")]
+        # Each index is paid by every certificate discovery inserts: only those the inventory's queries use. On
+        # PostgreSQL one trigram index (migrations 0003, 0005) serves both the free text and the common-name filter.
         indexes = [
+            models.Index(fields=["thumbprint"], name="cert_thumbprint"),
+            models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="cert_parent"),
             models.Index(fields=["status", "not_after", "id"], name="cert_status_expiry"),
             models.Index(fields=["group", "not_after", "id"], name="cert_group_expiry"),
             models.Index(fields=["not_after", "id"], name="cert_expiry"),
@@ -191,9 +206,13 @@ class CertificateLocation(models.Model):
     password opens is kept with state Locked and no certificate, so it is reported rather than dropped.
     """
 
-    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="certificate_locations")
+    # No single-column indexes: the composite ones below start with each foreign key, and every index costs discovery's
+    # bulk writes.
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.CASCADE, related_name="certificate_locations", db_index=False
+    )
     certificate = models.ForeignKey(
-        Certificate, null=True, blank=True, on_delete=models.CASCADE, related_name="locations"
+        Certificate, null=True, blank=True, on_delete=models.CASCADE, related_name="locations", db_index=False
     )
     kind = models.CharField(max_length=8, choices=LocationKind.choices)
     key = models.CharField(max_length=1100)
@@ -215,6 +234,8 @@ class CertificateLocation(models.Model):
         indexes = [
             models.Index(fields=["certificate", "device"], name="location_cert_device"),
             models.Index(fields=["device", "state"], name="location_device_state"),
+            # The inventory's "on one device" filter: an index-only scan of the device's certificate ids.
+            models.Index(fields=["device", "certificate"], name="location_device_cert"),
         ]
 
     def __str__(self) -> str:
@@ -233,7 +254,10 @@ class CertificateBinding(models.Model):
     "http_sys:<kind>:<endpoint>"); reruns upsert on (device, key) and delete what the host no longer has.
     """
 
-    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="certificate_bindings")
+    # No index of its own: the (device, key) constraint starts with it.
+    device = models.ForeignKey(
+        "devices.Device", on_delete=models.CASCADE, related_name="certificate_bindings", db_index=False
+    )
     location = models.ForeignKey(CertificateLocation, on_delete=models.CASCADE, related_name="bindings")
     kind = models.CharField(max_length=10, choices=BindingKind.choices)
     key = models.CharField(max_length=900)

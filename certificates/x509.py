@@ -135,6 +135,124 @@ def parse_der(der: bytes) -> ParsedCertificate:
     return parse_certificate(x509.load_der_x509_certificate(der))
 
 
+_SAN_KINDS: dict[type, str] = {
+    x509.DNSName: "dns",
+    x509.IPAddress: "ip",
+    x509.RFC822Name: "email",
+    x509.UniformResourceIdentifier: "uri",
+}
+
+
+# Issuers repeat (a few CAs sign most of a host's certificates): their parsed form, by DER, bounded.
+_ISSUERS: dict[bytes, tuple[x509.Name, str, str]] = {}
+_ISSUERS_MAX = 4096
+
+# Key sizes of the named curves, by the DER of their OID (what cryptography reports as curve.key_size).
+_CURVE_SIZES = {
+    bytes.fromhex("06082a8648ce3d030107"): 256,  # P-256
+    bytes.fromhex("06052b81040022"): 384,  # P-384
+    bytes.fromhex("06052b81040023"): 521,  # P-521
+    bytes.fromhex("06052b8104000a"): 256,  # secp256k1
+}
+_RSA_OID = bytes.fromhex("06092a864886f70d010101")
+_EC_OID = bytes.fromhex("06072a8648ce3d0201")
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at `pos` (of a certificate cryptography has loaded, so
+    well-formed)."""
+    length = data[pos + 1]
+    start = pos + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    return data[pos], start, start + length
+
+
+def _tbs_parts(der: bytes) -> tuple[bytes, bytes]:
+    """The DER of the issuer Name and of the SubjectPublicKeyInfo."""
+    _, tbs, _ = _tlv(der, _tlv(der, 0)[1])
+    tag, _, pos = _tlv(der, tbs)
+    if tag != 0xA0:  # no explicit version (v1): that was the serial number
+        pos = tbs
+    pos = _tlv(der, pos)[2]  # serial number
+    pos = _tlv(der, pos)[2]  # signature algorithm
+    issuer_end = _tlv(der, pos)[2]
+    issuer = der[pos:issuer_end]
+    pos = _tlv(der, issuer_end)[2]  # validity
+    pos = _tlv(der, pos)[2]  # subject
+    return issuer, der[pos : _tlv(der, pos)[2]]
+
+
+def _key_type_and_size_from_spki(spki: bytes) -> tuple[str, int] | None:
+    """RSA and named-curve EC keys read from the SubjectPublicKeyInfo DER without building the key (EC point decoding
+    is a third of a certificate's parse); None for anything else."""
+    _, body, _ = _tlv(spki, 0)
+    _, algorithm, algorithm_end = _tlv(spki, body)
+    oid_end = _tlv(spki, algorithm)[2]
+    oid = spki[algorithm:oid_end]
+    if oid == _EC_OID:
+        size = _CURVE_SIZES.get(spki[oid_end:algorithm_end])
+        return (KeyType.EC, size) if size else None
+    if oid == _RSA_OID:
+        _, bits, _ = _tlv(spki, algorithm_end)
+        _, key, _ = _tlv(spki, bits + 1)  # past the BIT STRING's unused-bits byte
+        _, start, end = _tlv(spki, key)
+        return KeyType.RSA, int.from_bytes(spki[start:end], "big").bit_length()
+    return None
+
+
+def parse_der_for_inventory(der: bytes) -> ParsedCertificate:
+    """`parse_der` less what an inventory row does not hold, for discovery's bulk path: the DER is kept as given (not
+    re-encoded), `public_key_sha256` is left empty (it only matters for a certificate whose private key gets recorded:
+    `public_key_sha256_of` then), the key type and size are read from the SubjectPublicKeyInfo without decoding the
+    key, issuers are parsed once per distinct issuer, and the SANs are read in one pass. Same fields otherwise."""
+    cert = x509.load_der_x509_certificate(der)
+    issuer_der, spki = _tbs_parts(der)
+    issuer_parts = _ISSUERS.get(issuer_der)
+    if issuer_parts is None:
+        if len(_ISSUERS) >= _ISSUERS_MAX:
+            _ISSUERS.clear()
+        name = cert.issuer
+        issuer_parts = _ISSUERS[issuer_der] = (name, name.rfc4514_string(), _first(name, NameOID.COMMON_NAME))
+    issuer, issuer_text, issuer_common_name = issuer_parts
+    key_type, key_size = _key_type_and_size_from_spki(spki) or key_type_and_size(cert.public_key())
+    hash_alg = cert.signature_hash_algorithm
+    subject = cert.subject
+    sans: dict[str, list[str]] = {"dns": [], "ip": [], "email": [], "uri": []}
+    for extension in cert.extensions:
+        if isinstance(extension.value, x509.SubjectAlternativeName):
+            for name in extension.value:
+                kind = _SAN_KINDS.get(type(name))
+                if kind is not None:
+                    sans[kind].append(str(name.value))
+    return ParsedCertificate(
+        sha256=hashlib.sha256(der).hexdigest(),
+        thumbprint=hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        der=der,
+        common_name=_first(subject, NameOID.COMMON_NAME),
+        subject=subject.rfc4514_string(),
+        issuer=issuer_text,
+        issuer_common_name=issuer_common_name,
+        serial=format(cert.serial_number, "X"),
+        sans=sans,
+        key_type=key_type,
+        key_size=key_size,
+        signature_hash=hash_alg.name if hash_alg is not None else "",
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        is_ca=_is_ca(cert),
+        self_signed=issuer == subject,
+        extended_key_usage=_eku(cert),
+    )
+
+
+def public_key_sha256_of(der: bytes) -> str:
+    """SHA-256 of the certificate's SubjectPublicKeyInfo (what `parse_der` puts in `public_key_sha256`)."""
+    return public_key_fingerprint(x509.load_der_x509_certificate(der).public_key())
+
+
 def parse_pem(pem: bytes) -> ParsedCertificate:
     return parse_certificate(x509.load_pem_x509_certificate(pem))
 

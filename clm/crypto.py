@@ -93,6 +93,10 @@ class EncryptedTextField(_EncryptedField):
 class EncryptedBinaryField(_EncryptedField):
     """A binary secret (private key, PFX bytes)."""
 
+    # What django-stubs' mypy plugin reads as the field's Python type (a TextField would say str).
+    _pyi_private_set_type: bytes  # type: ignore[assignment]
+    _pyi_private_get_type: bytes  # type: ignore[assignment]
+
 
 def encrypted_fields() -> list[tuple[type[models.Model], _EncryptedField]]:
     """Every (model, field) pair that stores an encrypted value, across all installed apps."""

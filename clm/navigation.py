@@ -76,7 +76,7 @@ NAVIGATION: tuple[NavSection, ...] = (
             NavItem(
                 "Credential List", "vaults:credential_list", "settings-credentials", "[onboarding]", ("administrator",)
             ),
-            NavItem("Vaults", "vaults:vault_list", "settings-vaults", "a later vault issue", ("administrator",)),
+            NavItem("Vaults", "vaults:vault_list", "settings-vaults", "vault integration", ("administrator",)),
             NavItem("Gateways", "devices:gateway_list", "settings-gateways", "[onboarding]", ("administrator",)),
             NavItem("Users", "user_list", "settings-users", "", ("administrator",)),
             NavItem("Jobs", "job_list", "jobs", "", ("administrator", "auditor")),

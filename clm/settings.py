@@ -202,6 +202,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name across components get a stable, readable name.
+    "ENUM_NAME_OVERRIDES": {
+        "GatewayTypeEnum": "devices.choices.GatewayType",
+        "GatewayModeEnum": "devices.choices.GatewayMode",
+        "GatewayLocationEnum": "devices.choices.GatewayLocation",
+        "JobStateEnum": "clm.choices.JobState",
+        "WorkOrderStateEnum": "workorders.choices.WorkOrderState",
+        "KeyTypeEnum": "certificates.choices.KeyType",
+        "InventoryStatusEnum": [("managed", "Managed"), ("monitored", "Monitored")],
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------------------------

@@ -78,6 +78,12 @@ def snapshot_from_preview(row: PushDevice, store: str) -> dict[str, Any]:
         "ftp": [],
         "http_sys": [{"kind": k, "endpoint": e, "before": entries.get((k, e))} for k, e in touched],
         "certificate": {"store": store, "thumbprint": row.thumbprint, "was_present": present},
+        # The chain certificates the preview did not find on the host: the lost push is what would have added them.
+        "chain_added": [
+            {"store": c["store"], "thumbprint": c["thumbprint"]}
+            for c in preview.get("certificates") or []
+            if c.get("role") in ("intermediate", "root") and c.get("store") and not c.get("present")
+        ],
     }
 
 

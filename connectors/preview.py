@@ -51,7 +51,13 @@ class HostView:
     ssl_flags_mask: int | None = None
     certificate_present: bool = False
     file_exists: bool = False
+    # Thumbprints in LocalMachine\CA and Root (read only when the connector pushes the chain).
+    chain_stores: dict[str, set[str]] = field(default_factory=dict)
     read_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+CHAIN_STORES = ("CA", "Root")
+CHAIN_STORE_LABELS = {"CA": "Intermediate Certification Authorities", "Root": "Trusted Root Certification Authorities"}
 
 
 @dataclass
@@ -99,6 +105,9 @@ def host_read(session: operations.OperationRunner, *, connector: AppConnector, d
             session, stores=(connector.store_name,), include_der=False, thumbprint=connector.certificate.thumbprint
         )
         view.certificate_present = any(c.thumbprint == connector.certificate.thumbprint for c in found)
+        if connector.push_chain and chain_certificates(connector.certificate):
+            listed = operations.list_store_certificates(session, stores=CHAIN_STORES, include_der=False)
+            view.chain_stores = {name: {c.thumbprint for c in listed if c.store == name} for name in CHAIN_STORES}
     return view
 
 
@@ -294,19 +303,22 @@ def _certificates(connector: AppConnector, certificate: Certificate, view: HostV
             "present": view.certificate_present or view.file_exists,
         }
     ]
+    in_store = connector.location_type == LocationType.CERTIFICATE_STORE
     if connector.push_chain:
         for cert in chain_certificates(certificate):
             parsed = parse_der(cert.public_bytes(_der_encoding()))
-            root = parsed.self_signed
+            # The same rule as push_and_bind: issuer name = subject name -> Root, anything else -> CA.
+            root = cert.issuer.public_bytes() == cert.subject.public_bytes()
+            store = "Root" if root else "CA"
             rows.append(
                 {
                     "role": "root" if root else "intermediate",
                     "subject": parsed.subject,
                     "thumbprint": parsed.thumbprint,
-                    "to": "not installed: a root's trust stays the host administrator's decision"
-                    if root
-                    else "LocalMachine\\CA (Intermediate Certification Authorities)",
-                    "present": False,
+                    # A file-system push carries the chain inside the PFX file; no store on the host changes.
+                    "store": store if in_store else None,
+                    "to": f"LocalMachine\\{store} ({CHAIN_STORE_LABELS[store]})" if in_store else f"inside {where}",
+                    "present": in_store and parsed.thumbprint in view.chain_stores.get(store, set()),
                 }
             )
     return rows

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from django.utils import timezone
 
 from certificates.exports import chain_certificates, portal_key
@@ -103,6 +104,14 @@ def _pfx(connector: AppConnector, build: int | None, password: str) -> bytes:
         algorithm=encryption_for_build(build, configured),
         friendly_name=connector.friendly_name or certificate.common_name,
     )
+
+
+def _chain_der(connector: AppConnector) -> list[bytes]:
+    """The issuer chain the portal knows for the certificate (built-in CA enrollment, or the chain that came with a
+    PFX), public certificates only, when the connector pushes root and intermediate certificates."""
+    if not connector.push_chain:
+        return []
+    return [c.public_bytes(Encoding.DER) for c in chain_certificates(connector.certificate)]
 
 
 # --- one device -----------------------------------------------------------------------------------------------------
@@ -257,6 +266,7 @@ class DevicePush:
                 bindings=[binding_target(p) for p in self.row.preview.get("plan") or []],
                 friendly_name=self.connector.friendly_name or None,
                 expected_thumbprint=self.row.thumbprint,
+                chain=_chain_der(self.connector),
             )
         except OperationFailed as exc:
             # The host undoes a failed push_and_bind itself (one transaction): nothing changed.
@@ -275,7 +285,7 @@ class DevicePush:
             "store": result.store,
             "imported": result.imported,
             "has_private_key": result.has_private_key,
-            "chain_added": list(result.chain_added),
+            "chain_added": [c.as_dict() for c in result.chain_added],
             "bindings": [
                 {
                     "site": b.site,
@@ -300,7 +310,14 @@ class DevicePush:
                 self.row, step=PushStep.FAILED, error=f"{self.device.name}: {exc.message}", finished_at=timezone.now()
             )
             return
-        snapshot = {"file": {"path": path, "previous_path": written.previous_path, "replaced": written.replaced}}
+        snapshot = {
+            "file": {
+                "path": path,
+                "previous_path": written.previous_path,
+                "replaced": written.replaced,
+                "sha256": written.sha256,
+            }
+        }
         result = {**self.row.result, "file": {"path": path, "sha256": written.sha256, "size": written.size}}
         _save(self.row, step=PushStep.PUSHED, snapshot=snapshot, snapshot_source="host", result=result)
 
@@ -317,7 +334,9 @@ class DevicePush:
             mine = self.row.result.get("pfx_sha256")
             if any(f.name.lower() == name.lower() and f.sha256 == mine for f in files):
                 previous = f"{path}.previous" if any(f.name.lower() == f"{name}.previous" for f in files) else None
-                snapshot = {"file": {"path": path, "previous_path": previous, "replaced": previous is not None}}
+                snapshot = {
+                    "file": {"path": path, "previous_path": previous, "replaced": previous is not None, "sha256": mine}
+                }
                 _save(
                     self.row, step=PushStep.PUSHED, snapshot=snapshot, snapshot_source="reconciled", warnings=[warning]
                 )
@@ -389,7 +408,7 @@ class DevicePush:
             self._restore_file(runner, snapshot["file"])
             return
         try:
-            operations.restore(runner, snapshot, remove_certificate=True)
+            restored = operations.restore(runner, snapshot, remove_certificate=True)
         except OperationFailed as exc:
             _save(
                 self.row,
@@ -409,11 +428,29 @@ class DevicePush:
             error += " The restore did not verify: " + "; ".join(
                 f"{r.expectation.address}:{r.expectation.port} {r.error}" for r in failed
             )
-        _save(self.row, step=step, evidence=[*self.row.evidence, *evidence], error=error, finished_at=timezone.now())
+        result = {
+            **self.row.result,
+            "restore": {
+                "certificate_removed": restored.certificate_removed,
+                "chain_removed": [c.as_dict() for c in restored.chain_removed],
+                "chain_kept": [{**c.as_dict(), "reason": why} for c, why in restored.chain_kept],
+            },
+        }
+        _save(
+            self.row,
+            step=step,
+            evidence=[*self.row.evidence, *evidence],
+            error=error,
+            result=result,
+            finished_at=timezone.now(),
+        )
 
     def _restore_file(self, runner: _Runner, info: dict[str, Any]) -> None:
         path, previous = info.get("path") or "", info.get("previous_path")
         credential = device_folder_credential(self.device) if path.startswith("\\\\") else None
+        if not previous and not info.get("replaced"):
+            self._remove_created_file(runner, path, info.get("sha256"), credential)
+            return
         if not previous:
             _save(
                 self.row,
@@ -430,6 +467,24 @@ class DevicePush:
             return
         operations.write_file(runner, path, content, credential=credential, keep_previous=False)
         _save(self.row, step=PushStep.ROLLED_BACK, finished_at=timezone.now())
+
+    def _remove_created_file(self, runner: _Runner, path: str, sha256: str | None, credential: Any) -> None:
+        """The push created the file: the folder as it was has no such file. It is deleted only while it holds the
+        bytes this push wrote (the snapshot's digest; a rollback order's row has only the snapshot), so a file
+        someone put there since is left alone."""
+        mine = sha256 or (self.row.result.get("file") or {}).get("sha256") or self.row.result.get("pfx_sha256")
+        outcome = operations.remove_file(runner, path, expected_sha256=mine, credential=credential)
+        result = {**self.row.result, "restore": {"file_removed": outcome.removed, "reason": outcome.reason}}
+        if outcome.removed or outcome.reason == "not_found":
+            _save(self.row, step=PushStep.ROLLED_BACK, result=result, finished_at=timezone.now())
+            return
+        _save(
+            self.row,
+            step=PushStep.ROLLBACK_FAILED,
+            error=f"{self.row.error} {path} changed since the push; it was left in place.".strip(),
+            result=result,
+            finished_at=timezone.now(),
+        )
 
     # -- cleanup -------------------------------------------------------------------------------------------------
 

@@ -178,7 +178,7 @@ def _gateway_apply(gateway: Gateway, data: GatewayInput) -> None:
     if data.client_certificate:
         info = client_certificate_parse(data.client_certificate, data.client_certificate_password)
         # An encrypted binary column is a TextField underneath; its stub type is str.
-        gateway.client_certificate = data.client_certificate  # type: ignore[assignment]
+        gateway.client_certificate = data.client_certificate
         gateway.client_certificate_password = data.client_certificate_password or None
         gateway.client_certificate_subject = info.subject
         gateway.client_certificate_thumbprint = info.thumbprint

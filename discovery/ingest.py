@@ -21,7 +21,7 @@ from certificates.bulk import DeviceFindings, FoundBinding, FoundLocation
 from certificates.choices import STORE_NAMES, BindingKind, LocationKind, LocationState
 from certificates.models import CertificateLocation
 from certificates.pfx_reader import PfxFormatError, PfxPasswordError, pfx_open
-from certificates.x509 import ParsedCertificate, parse_der
+from certificates.x509 import ParsedCertificate, parse_der_for_inventory
 from devices.iis.operations import RemoteFile, SiteInventory, StoreCertificate
 from discovery.choices import DiscoveryType
 from discovery.collect import HostSnapshot
@@ -93,7 +93,7 @@ class _Parser:
         sha = hashlib.sha256(der).hexdigest()
         parsed = self.by_sha.get(sha)
         if parsed is None:
-            parsed = self.by_sha[sha] = parse_der(der)
+            parsed = self.by_sha[sha] = parse_der_for_inventory(der)
         return parsed
 
 

@@ -20,6 +20,12 @@ from workorders.executors import ExecutionError, ExecutionPending, TransientExec
 from workorders.models import WorkOrder
 
 
+def _target_id(order: WorkOrder) -> int:
+    if order.target_id is None:
+        raise ExecutionError("The work order has no target.")
+    return order.target_id
+
+
 def _ca_call(call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
@@ -31,7 +37,7 @@ def _ca_call(call: Any, *args: Any, **kwargs: Any) -> Any:
 def enroll(order: WorkOrder) -> dict[str, Any]:
     """Submit the enrollment's CSR to its CA account (or poll the pending request) and record the issued
     certificate as Managed in the enrollment's group, with its chain, attributes and portal key."""
-    enrollment = Enrollment.objects.select_related("ca_account", "group").get(pk=order.target_id)
+    enrollment = Enrollment.objects.select_related("ca_account", "group").get(pk=_target_id(order))
     if enrollment.certificate_id is not None:
         return _enrolled(enrollment)
     account = enrollment.ca_account
@@ -89,7 +95,7 @@ def _enrolled(enrollment: Enrollment) -> dict[str, Any]:
 @executor(WorkOrderAction.REVOKE)
 def revoke(order: WorkOrder) -> dict[str, Any]:
     """Revoke the order's certificate at the CA that issued it; the serial appears on the CA's published CRL."""
-    certificate = Certificate.objects.get(pk=order.target_id)
+    certificate = Certificate.objects.get(pk=_target_id(order))
     enrollment = Enrollment.objects.select_related("ca_account").get(pk=order.params["enrollment"])
     account = enrollment.ca_account
     reason = str(order.params.get("reason", "unspecified"))

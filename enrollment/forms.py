@@ -235,7 +235,7 @@ class AttachmentForm(forms.Form):
     file = forms.FileField(required=False, label="Upload File")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("file") is not None and not (data.get("name") or "").strip():
             self.add_error("name", "Give the attachment a name.")
         if data.get("file") is None and ((data.get("name") or "").strip() or data.get("comment")):
@@ -262,7 +262,7 @@ class AttributeForm(forms.Form):
     value = forms.CharField(required=False, max_length=500, label="Value")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("value") and not (data.get("name") or "").strip():
             self.add_error("name", "Name the attribute.")
         return data

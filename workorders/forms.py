@@ -40,7 +40,7 @@ class ImplementForm(TransitionForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("manual_implementation") == "off":
             when = data.get("schedule_at")
             if when is None:

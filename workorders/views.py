@@ -142,7 +142,7 @@ def workorder_transition(request: HttpRequest, pk: int, verb: str) -> HttpRespon
         **_order_context(request, order),
         "form": form,
         "verb": verb,
-        "title": VERB_TITLES[verb],
+        "title": VERB_TITLES[Verb(verb)],
         "next": _next_url(request, order),
     }
     return render(request, template, context, status=400 if form.errors else 200)

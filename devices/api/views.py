@@ -167,6 +167,7 @@ class GatewayViewSet(
 ):
     """Windows gateways (Settings > Gateways): administrators manage them; auditors read."""
 
+    queryset = Gateway.objects.none()  # for the schema generator only; get_queryset() is what runs
     serializer_class = GatewaySerializer
     permission_classes = [role_permission(write=(), read=())]
     ordering_fields = ["name", "created_at"]

@@ -30,6 +30,7 @@ OPERATION_NAMES = (
     "restore",
     "remove_certificate_if_unused",
     "write_file",
+    "remove_file",
     "run_script",
     "verify_served_on_host",
 )
@@ -450,6 +451,34 @@ def write_file(
     return _run(session, "write_file", params, WrittenFile.from_json)
 
 
+@dataclass(frozen=True)
+class RemovedFile:
+    path: str
+    removed: bool
+    reason: str | None  # None when removed; "not_found" or "changed" (other bytes than expected) otherwise
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RemovedFile:
+        return cls(path=str(data["path"]), removed=bool(data["removed"]), reason=_opt_str(data.get("reason")))
+
+
+def remove_file(
+    session: OperationRunner,
+    path: str,
+    *,
+    expected_sha256: str | None = None,
+    credential: FolderCredential | None = None,
+) -> RemovedFile:
+    """Delete a file (the rollback of a folder push that created it); with `expected_sha256`, only while the file
+    still holds those bytes."""
+    params: dict[str, Any] = {"path": path}
+    if expected_sha256:
+        params["expected_sha256"] = expected_sha256
+    if credential is not None:
+        params["credential"] = credential.as_params()
+    return _run(session, "remove_file", params, RemovedFile.from_json)
+
+
 # -- push, bind, restore, remove -----------------------------------------------------------------------------------
 
 
@@ -498,6 +527,24 @@ class BindingChange:
 
 
 @dataclass(frozen=True)
+class ChainCertificate:
+    """A chain certificate a push installed: intermediates into LocalMachine\\CA, a self-signed root into Root."""
+
+    store: str
+    thumbprint: str
+    subject: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChainCertificate:
+        return cls(
+            store=str(data["store"]), thumbprint=str(data["thumbprint"]).upper(), subject=str(data.get("subject") or "")
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {"store": self.store, "thumbprint": self.thumbprint, "subject": self.subject}
+
+
+@dataclass(frozen=True)
 class PushResult:
     thumbprint: str
     store: str
@@ -505,7 +552,7 @@ class PushResult:
     has_private_key: bool
     friendly_name: str
     key_provider: str | None
-    chain_added: tuple[str, ...]
+    chain_added: tuple[ChainCertificate, ...]  # only what this push added; the snapshot lists the same
     bindings: tuple[BindingChange, ...]
     http_sys: tuple[HttpSysBinding, ...]
     sites_stopped: tuple[str, ...]
@@ -522,7 +569,7 @@ class PushResult:
             has_private_key=bool(data["has_private_key"]),
             friendly_name=str(data.get("friendly_name") or ""),
             key_provider=_opt_str(data.get("key_provider")),
-            chain_added=tuple(str(t) for t in data.get("chain_added") or ()),
+            chain_added=tuple(ChainCertificate.from_json(c) for c in data.get("chain_added") or ()),
             bindings=tuple(BindingChange.from_json(b) for b in data["bindings"]),
             http_sys=tuple(HttpSysBinding.from_json(e) for e in data["http_sys"]),
             sites_stopped=tuple(str(s["site"]) for s in data.get("sites_stopped") or ()),
@@ -539,13 +586,18 @@ def push_and_bind(
     bindings: Sequence[BindingTarget] = (),
     friendly_name: str | None = None,
     expected_thumbprint: str | None = None,
+    chain: Sequence[bytes] = (),
 ) -> PushResult:
+    """Import the PFX and change `bindings` in one commit. `chain` (DER, public certificates only) is installed
+    too: intermediates into LocalMachine\\CA, a self-signed root into LocalMachine\\Root, each only if absent."""
     params: dict[str, Any] = {
         "pfx_b64": base64.b64encode(pfx).decode("ascii"),
         "pfx_password": password or "",
         "store": store,
         "bindings": [b.as_params() for b in bindings],
     }
+    if chain:
+        params["chain_b64"] = [base64.b64encode(der).decode("ascii") for der in chain]
     if friendly_name:
         params["friendly_name"] = friendly_name
     if expected_thumbprint:
@@ -558,6 +610,8 @@ class RestoreResult:
     restored: int
     http_sys: tuple[HttpSysBinding, ...]
     certificate_removed: bool
+    chain_removed: tuple[ChainCertificate, ...] = ()
+    chain_kept: tuple[tuple[ChainCertificate, str], ...] = ()  # (certificate, why it stayed)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RestoreResult:
@@ -565,11 +619,23 @@ class RestoreResult:
             restored=int(data["restored"]),
             http_sys=tuple(HttpSysBinding.from_json(e) for e in data["http_sys"]),
             certificate_removed=bool(data["certificate_removed"]),
+            chain_removed=tuple(ChainCertificate.from_json(c) for c in data.get("chain_removed") or ()),
+            chain_kept=tuple(
+                (ChainCertificate.from_json(c), str(c.get("reason") or "")) for c in data.get("chain_kept") or ()
+            ),
         )
 
 
-def restore(session: OperationRunner, snapshot: dict[str, Any], *, remove_certificate: bool = False) -> RestoreResult:
-    params = {"snapshot": snapshot, "remove_certificate": remove_certificate}
+def restore(
+    session: OperationRunner,
+    snapshot: dict[str, Any],
+    *,
+    remove_certificate: bool = False,
+    remove_chain: bool = True,
+) -> RestoreResult:
+    """Undo a push from its snapshot. The chain certificates the push added (snapshot `chain_added`) go too, unless
+    `remove_chain` is off or a certificate that stays on the host was issued by one of them."""
+    params = {"snapshot": snapshot, "remove_certificate": remove_certificate, "remove_chain": remove_chain}
     return _run(session, "restore", params, RestoreResult.from_json)
 
 

@@ -276,7 +276,7 @@ class BuiltinCAModule(CAModule):
             x509.CertificateBuilder()
             .subject_name(subject_name(request.subject))
             .issuer_name(ca.issuing.subject)
-            .public_key(public_key)  # type: ignore[arg-type]
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_after)
@@ -285,7 +285,7 @@ class BuiltinCAModule(CAModule):
             .add_extension(
                 x509.ExtendedKeyUsage([_EKU_OIDS[name] for name in template.extended_key_usage]), critical=False
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)  # type: ignore[arg-type]
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuing_ski), critical=False)
             .add_extension(_crl_distribution_points(_url(account, base, "issuing.crl")), critical=False)
             .add_extension(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -520,6 +521,7 @@ def _snapshot(state: HostState, plans: list[_Plan], store: str, thumbprint: str)
         "ftp": ftp,
         "http_sys": http_sys,
         "certificate": {"store": store, "thumbprint": thumbprint, "was_present": False},
+        "chain_added": [],
     }
 
 
@@ -548,7 +550,6 @@ def _import_pfx(ctx: OpContext, data: bytes, password: str | None, store: str, f
     bucket = state.stores.setdefault(store, {})
     existing = bucket.get(thumb)
     added_keys: list[str] = []
-    added_chain: list[str] = []
     if existing is None:
         key_id = None
         provider = None
@@ -574,16 +575,6 @@ def _import_pfx(ctx: OpContext, data: bytes, password: str | None, store: str, f
             existing.friendly_name = previous_name
 
         ctx.on_failure(restore_name)
-    for cert in loaded.chain:
-        if cert.issuer == cert.subject:
-            continue  # roots are not installed into Root by a push; trust stays the administrator's decision
-        der = cert.public_bytes(serialization.Encoding.DER)
-        ca_thumb = thumbprint_of(der)
-        if ca_thumb not in state.stores["CA"]:
-            state.stores["CA"][ca_thumb] = StoredCertificate(
-                thumbprint=ca_thumb, der=der, friendly_name="", key_id=None, key_provider=None
-            )
-            added_chain.append(ca_thumb)
     ctx.changed = True
 
     def undo_import() -> None:
@@ -591,11 +582,87 @@ def _import_pfx(ctx: OpContext, data: bytes, password: str | None, store: str, f
             bucket.pop(thumb, None)
         for kid in added_keys:
             state.keys.pop(kid, None)
-        for ca in added_chain:
-            state.stores["CA"].pop(ca, None)
 
     ctx.on_failure(undo_import)
-    return {"thumbprint": thumb, "imported": existing is None, "chain_added": added_chain}
+    return {"thumbprint": thumb, "imported": existing is None}
+
+
+def _chain_params(params: dict[str, Any]) -> list[x509.Certificate]:
+    """`chain_b64`: the issuer chain to install, base64 DER public certificates (New-Object X509Certificate2)."""
+    items = params.get("chain_b64") or []
+    if not isinstance(items, list):
+        raise OpError("bad_params", "parameter 'chain_b64' must be a list", "validate")
+    chain = []
+    for item in items:
+        try:
+            chain.append(x509.load_der_x509_certificate(base64.b64decode(str(item), validate=True)))
+        except (binascii.Error, ValueError) as exc:
+            raise OpError(
+                "bad_params", "parameter 'chain_b64' holds something that is not a DER certificate", "validate"
+            ) from exc
+    return chain
+
+
+def _install_chain(ctx: OpContext, chain: list[x509.Certificate], leaf: str) -> list[dict[str, Any]]:
+    """X509Store(CA|Root, LocalMachine).Add for each chain certificate not already there: self-signed (issuer name =
+    subject name) -> Root, else CA. Only what was added is returned (and undone if the operation fails later)."""
+    state = ctx.state
+    added: list[dict[str, Any]] = []
+    for cert in chain:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        thumb = thumbprint_of(der)
+        if thumb == leaf:
+            continue
+        target = "Root" if cert.issuer.public_bytes() == cert.subject.public_bytes() else "CA"
+        bucket = state.stores.setdefault(target, {})
+        if thumb in bucket:
+            continue
+        bucket[thumb] = StoredCertificate(thumbprint=thumb, der=der, friendly_name="", key_id=None, key_provider=None)
+        added.append({"store": target, "thumbprint": thumb, "subject": cert.subject.rfc4514_string()})
+    if added:
+        ctx.changed = True
+
+        def undo_chain() -> None:
+            for entry in added:
+                state.stores[entry["store"]].pop(entry["thumbprint"], None)
+
+        ctx.on_failure(undo_chain)
+    return added
+
+
+def _remove_chain(state: HostState, entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Remove the chain certificates a push added, except one that a certificate staying on the host names as its
+    issuer (and, in turn, that one's issuers). Returns (removed, kept)."""
+    candidates: dict[str, tuple[str, StoredCertificate]] = {}
+    for entry in entries:
+        store = store_name(str(entry.get("store") or ""))
+        thumb = normalize_thumbprint(str(entry.get("thumbprint") or ""))
+        found = state.stores.get(store, {}).get(thumb)
+        if found is not None:
+            candidates[thumb] = (store, found)
+    others = [c for certs in state.stores.values() for t, c in certs.items() if t not in candidates]
+    kept: dict[str, str] = {}
+    changed = True
+    while changed:
+        changed = False
+        for thumb, (_, cert) in candidates.items():
+            if thumb in kept:
+                continue
+            subject = cert.certificate.subject
+            users = [c for c in others if c.certificate.issuer == subject and c.thumbprint != thumb]
+            users += [candidates[t][1] for t in kept if t != thumb and candidates[t][1].certificate.issuer == subject]
+            if users:
+                kept[thumb] = users[0].certificate.subject.rfc4514_string()
+                changed = True
+    removed, kept_out = [], []
+    for thumb in sorted(candidates):
+        store, _ = candidates[thumb]
+        if thumb in kept:
+            kept_out.append({"store": store, "thumbprint": thumb, "reason": f"issuer of {kept[thumb]}"})
+            continue
+        del state.stores[store][thumb]
+        removed.append({"store": store, "thumbprint": thumb})
+    return removed, kept_out
 
 
 def push_and_bind(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -614,6 +681,7 @@ def push_and_bind(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
         raise OpError("bad_params", "parameter 'bindings' must be a list", "validate")
     friendly = params.get("friendly_name") or None
     expected = normalize_thumbprint(params.get("expected_thumbprint")) or None
+    chain = _chain_params(params)
     # The leaf's thumbprint is only known after import; plan with a placeholder and fill it in.
     plans = _plan_bindings(ctx, targets, "0" * 40, store)
     ctx.step("snapshot")
@@ -621,7 +689,9 @@ def push_and_bind(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.step("import")
     imported = _import_pfx(ctx, data, password, store, friendly)
     thumb = imported["thumbprint"]
+    chain_added = _install_chain(ctx, chain, thumb)
     snapshot["certificate"] = {"store": store, "thumbprint": thumb, "was_present": not imported["imported"]}
+    snapshot["chain_added"] = [{"store": e["store"], "thumbprint": e["thumbprint"]} for e in chain_added]
     ctx.step("verify")
     cert = state.find_certificate(store, thumb)
     if cert is None:
@@ -684,7 +754,7 @@ def push_and_bind(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
         "has_private_key": True,
         "friendly_name": cert.friendly_name,
         "key_provider": cert.key_provider,
-        "chain_added": imported["chain_added"],
+        "chain_added": chain_added,
         "bindings": results,
         "http_sys": [state.http_sys[k].as_dict() for k in sorted(touched) if k in state.http_sys],
         "sites_stopped": committed.sites_stopped,
@@ -700,6 +770,7 @@ def restore(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(snapshot, dict) or snapshot.get("version") != 1:
         raise OpError("bad_params", "parameter 'snapshot' must be a snapshot from push_and_bind", "validate")
     remove_certificate = params.get("remove_certificate", False) is True
+    remove_chain = params.get("remove_chain", True) is not False
     for item in snapshot.get("bindings") or []:
         if state.site_by_name(str(item.get("site"))) is None:
             raise OpError("site_not_found", f"Site '{item.get('site')}' does not exist", "validate")
@@ -742,10 +813,18 @@ def restore(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     if remove_certificate and cert_info.get("thumbprint") and not cert_info.get("was_present"):
         ctx.step("cleanup")
         removed = _remove_if_unused(state, store_name(cert_info.get("store")), cert_info["thumbprint"], True)["removed"]
+    chain_removed: list[dict[str, Any]] = []
+    chain_kept: list[dict[str, Any]] = []
+    pending = [e for e in snapshot.get("chain_added") or [] if isinstance(e, dict) and e.get("thumbprint")]
+    if remove_chain and pending:
+        ctx.step("chain")
+        chain_removed, chain_kept = _remove_chain(state, pending)
     return {
         "restored": restored,
         "http_sys": [e.as_dict() for _, e in sorted(state.http_sys.items())],
         "certificate_removed": removed,
+        "chain_removed": chain_removed,
+        "chain_kept": chain_kept,
     }
 
 
@@ -833,6 +912,25 @@ def write_file(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def remove_file(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Delete a file a push created; with expected_sha256 only while it still holds those bytes."""
+    path = _str(params, "path").replace("/", "\\")
+    expected = _str(params, "expected_sha256", required=False).lower()
+    ctx.step("connect")
+    with ctx.host.shares.lock:
+        tree = _tree_for(ctx, path, params.get("credential"), "connect")
+        ctx.step("check")
+        item = tree.read(path)
+        if item is None:
+            return {"path": path, "removed": False, "reason": "not_found"}
+        if expected and hashlib.sha256(item.content).hexdigest() != expected:
+            return {"path": path, "removed": False, "reason": "changed"}
+        ctx.step("remove")
+        tree.remove(path)
+    ctx.changed = True
+    return {"path": path, "removed": True, "reason": None}
+
+
 def run_script(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     """Run a pre/post script present on the host; a non-zero exit code fails the operation."""
     path = _str(params, "path")
@@ -874,6 +972,7 @@ OPERATIONS: dict[str, Callable[[OpContext, dict[str, Any]], dict[str, Any]]] = {
     "restore": restore,
     "remove_certificate_if_unused": remove_certificate_if_unused,
     "write_file": write_file,
+    "remove_file": remove_file,
     "run_script": run_script,
     "verify_served_on_host": verify_served_on_host,
 }

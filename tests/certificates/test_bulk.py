@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from certificates.bulk import (
@@ -20,6 +20,7 @@ from certificates.bulk import (
 )
 from certificates.choices import CertificateStatus, LocationState
 from certificates.models import Certificate, CertificateBinding, CertificateLocation, PrivateKey
+from certificates.x509 import parse_der_for_inventory
 from devices.models import Device
 from tests.certificates.factories import devices, findings, make_certs, options
 
@@ -171,6 +172,45 @@ def test_keys_from_pfx_files_are_kept_for_managed_certificates_only(db: Any) -> 
     assert bytes(PrivateKey.objects.get(certificate__sha256=managed.sha256).pkcs8) == b"0\x82pkcs8-der"
     endpoint = PrivateKey.objects.get(certificate__sha256=monitored.sha256)
     assert (endpoint.location, endpoint.pkcs8) == ("endpoint", None)
+
+
+def test_a_key_recorded_for_a_certificate_parsed_without_its_key_fingerprint_gets_it(db: Any) -> None:
+    """Discovery's parser leaves `public_key_sha256` empty: the private key row still carries the real one."""
+    (device,) = devices(1)
+    full = make_certs(1)[0]
+    parsed = parse_der_for_inventory(full.der)
+    found = DeviceFindings(scanned_kinds={"store"})
+    key = f"store:My:{parsed.thumbprint}"
+    found.certificates[parsed.sha256] = parsed
+    found.locations.append(FoundLocation(kind="store", key=key, sha256=parsed.sha256, store="My", has_private_key=True))
+    found.present_location_keys.add(key)
+    device_findings_apply(device_id=device.pk, findings=found, options=options())
+    stored = PrivateKey.objects.get(certificate__sha256=parsed.sha256)
+    assert (stored.location, stored.public_key_sha256) == ("endpoint", full.public_key_sha256)
+    assert len(full.public_key_sha256) == 64
+
+
+def test_a_failed_write_leaves_nothing_behind_and_the_connection_usable(db: Any, monkeypatch: Any) -> None:
+    """The statements go out in pipelines on PostgreSQL: an error in one (here a duplicate location key) still
+    surfaces as Django's IntegrityError and rolls the whole device back."""
+    import certificates.bulk as bulk
+
+    (device,) = devices(1)
+    certs = make_certs(3)
+    real = bulk._plan_locations
+
+    def duplicated(*args: Any, **kwargs: Any) -> Any:
+        plan = real(*args, **kwargs)
+        plan.create.append(plan.create[0])
+        return plan
+
+    monkeypatch.setattr(bulk, "_plan_locations", duplicated)
+    with pytest.raises(IntegrityError):
+        device_findings_apply(device_id=device.pk, findings=findings(certs), options=options())
+    assert Certificate.objects.count() == CertificateLocation.objects.count() == 0
+    monkeypatch.setattr(bulk, "_plan_locations", real)
+    result = device_findings_apply(device_id=device.pk, findings=findings(certs), options=options())
+    assert (result.certificates_new, result.locations_added) == (3, 3)
 
 
 @pytest.mark.integration

@@ -131,6 +131,7 @@ def test_the_number_of_queries_does_not_depend_on_the_page_size(api: Any, audito
         ("expires_before=next-tuesday", "expires_before"),
         ("group=99999", "group"),
         ("status=revoked-ish", "status"),
+        ("attribute==payroll", "attribute"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api: Any, auditor: Any, db: Any, query: str, field: str) -> None:
@@ -200,3 +201,13 @@ def test_moving_many_certificates_names_unknown_ids(api: Any, admin_user: Any, i
     )
     assert response.json() == {"moved": 1}
     assert Certificate.objects.get(pk=hidden.pk).status == "managed"
+
+
+def test_the_attribute_filter_matches_a_key_and_value_or_a_key(api: Any, auditor: Any, inventory: dict) -> None:
+    Certificate.objects.filter(sha256=inventory["soon"].sha256).update(attributes={"app": "payroll", "env": "prod"})
+    Certificate.objects.filter(sha256=inventory["later"].sha256).update(attributes={"app": "billing"})
+    client = api(auditor)
+    assert _names(client.get("/api/v1/certificates/?attribute=app=payroll")) == {"soon.example.test"}
+    assert _names(client.get("/api/v1/certificates/?attribute=app")) == {"soon.example.test", "later.example.test"}
+    assert _names(client.get("/api/v1/certificates/?attribute=env=test")) == set()
+    assert _names(client.get("/api/v1/certificates/?attribute=owner")) == set()

@@ -55,6 +55,16 @@ def test_filters_and_search_narrow_the_list_and_bad_filters_say_why(auditor: Any
     assert bad.status_code == 400 and "expires_before" in bad.content.decode()
 
 
+def test_the_attribute_filter_narrows_the_list_and_keeps_what_was_typed(auditor: Any, stocked: dict) -> None:
+    Certificate.objects.filter(sha256=stocked["later"].sha256).update(attributes={"owner": "payments"})
+    client = browser(auditor)
+    html = client.get("/inventory/server/?attribute=owner%3Dpayments").content.decode()
+    assert "later.example.test" in html and "soon.example.test" not in html
+    assert 'value="owner=payments"' in html
+    bad = client.get("/inventory/server/?attribute=%3Dpayments")
+    assert bad.status_code == 400 and "key=value" in bad.content.decode()
+
+
 def test_sorting_and_keyset_pages(auditor: Any, db: Any) -> None:
     (device,) = devices(1)
     record(device, make_certs(60))

@@ -83,10 +83,13 @@ def make_certificate(
     key_location: str | None = KeyLocation.PORTAL,
     rsa_key: bool = True,
     days: int = 90,
+    issuer: tuple[Any, x509.Certificate] | None = None,
+    chain: list[x509.Certificate] | None = None,
 ) -> Certificate:
-    """A certificate issued by a test CA and recorded Managed, with its private key held as `key_location` says
-    (None: no key row at all)."""
-    ca_key, ca_cert = _test_ca()
+    """A certificate issued by a test CA (or by `issuer`, a key and its certificate) and recorded Managed with
+    `chain` as its issuer chain (default: the test CA), its private key held as `key_location` says (None: no key
+    row at all)."""
+    ca_key, ca_cert = issuer or _test_ca()
     key: Any = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
         if rsa_key
@@ -108,9 +111,9 @@ def make_certificate(
         .sign(ca_key, hashes.SHA256())
     )
     parsed = parse_der(cert.public_bytes(serialization.Encoding.DER))
-    chain = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+    chain_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in (chain or [ca_cert]))
     certificate, _ = certificate_record(
-        parsed=parsed, status=CertificateStatus.MANAGED, source=CertificateSource.UPLOADED, chain_pem=chain
+        parsed=parsed, status=CertificateStatus.MANAGED, source=CertificateSource.UPLOADED, chain_pem=chain_pem
     )
     if key_location is not None:
         pkcs8 = key.private_bytes(
@@ -125,6 +128,11 @@ def make_certificate(
             public_key_sha256=parsed.public_key_sha256,
         )
     return certificate
+
+
+def store_thumbprints(lab: Lab, host: str) -> dict[str, set[str]]:
+    """Thumbprints per LocalMachine store (My, WebHosting, CA, Root) as the simulated host holds them."""
+    return {name: {c["thumbprint"] for c in certs} for name, certs in control(lab).state(host)["stores"].items()}
 
 
 def connector_for(certificate: Certificate, user: Any, devices: list[Device], **fields: Any) -> AppConnector:

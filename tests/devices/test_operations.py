@@ -41,10 +41,12 @@ SHAPES: dict[str, set[str]] = {
         "bindings", "http_sys", "sites_stopped", "snapshot",
     },
     "binding_change": {"site", "action", "binding", "shared_with"},
-    "snapshot": {"version", "host", "taken_at", "bindings", "ftp", "http_sys", "certificate"},
-    "restore": {"restored", "http_sys", "certificate_removed"},
+    "snapshot": {"version", "host", "taken_at", "bindings", "ftp", "http_sys", "certificate", "chain_added"},
+    "restore": {"restored", "http_sys", "certificate_removed", "chain_removed", "chain_kept"},
+    "chain_added": {"store", "thumbprint", "subject"},
     "remove_certificate_if_unused": {"thumbprint", "store", "removed", "reason", "used_by", "key_deleted"},
     "write_file": {"path", "size", "sha256", "previous_path", "replaced"},
+    "remove_file": {"path", "removed", "reason"},
     "run_script": {"path", "exit_code", "output", "duration_ms", "finished_at"},
     "verify_served_on_host": {"ip", "port", "sni", "method", "thumbprint", "subject", "not_after", "chain", "protocol"},
 }  # fmt: skip
@@ -121,6 +123,15 @@ def test_every_operation_over_winrm(demo_lab: Lab, host: str, scheme: str, auth:
             True,
             "C:\\inetpub\\wwwroot\\hello.txt.previous",
         )
+
+        created = ops.write_file(s, "C:\\inetpub\\wwwroot\\new.txt", b"mine")
+        kept = ops.remove_file(s, created.path, expected_sha256=hashlib.sha256(b"other").hexdigest())
+        removed = ops.remove_file(s, created.path, expected_sha256=created.sha256)
+        _keys(s.data["remove_file"], "remove_file")
+        gone = ops.remove_file(s, created.path)
+        assert (kept.removed, kept.reason, removed.removed, removed.reason) == (False, "changed", True, None)
+        assert (gone.removed, gone.reason) == (False, "not_found")
+        assert ops.list_files(s, "C:\\inetpub\\wwwroot", patterns=("new.txt",), recurse=False) == []
 
         run = ops.run_script(s, "C:\\scripts\\pre-push.ps1", arguments=["-Thumbprint", "AB$@'x"])
         _keys(s.data["run_script"], "run_script")

@@ -243,6 +243,8 @@ def _beat_tick(at: datetime) -> list[str]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(ModelEntry, "_default_now", lambda self: at))
         stack.enter_context(mock.patch.object(TzAwareCrontab, "nowfunc", lambda self: at.astimezone(self.tz)))
+        # The scheduler only loads crontab entries within two hours of the server's clock: that clock travels too.
+        stack.enter_context(mock.patch("django_celery_beat.schedulers.aware_now", lambda: at))
         scheduler = DatabaseScheduler(app=app, lazy=True)
         for name, entry in scheduler.all_as_schedule().items():
             if not name.startswith("discovery:"):

@@ -80,6 +80,7 @@ CALLS = [
     ("list_files", lambda s: ops.list_files(s, "\\\\fs\\" + CANARY, credential=ops.FolderCredential("u", CANARY))),
     ("push_and_bind", lambda s: ops.push_and_bind(s, CANARY.encode(), CANARY, friendly_name=CANARY)),
     ("write_file", lambda s: ops.write_file(s, "C:\\" + CANARY, CANARY.encode())),
+    ("remove_file", lambda s: ops.remove_file(s, "\\\\fs\\" + CANARY, credential=ops.FolderCredential("u", CANARY))),
     ("run_script", lambda s: ops.run_script(s, "C:\\" + CANARY, arguments=[CANARY])),
     ("restore", lambda s: ops.restore(s, {"version": 1, "note": CANARY})),
     ("remove_certificate_if_unused", lambda s: ops.remove_certificate_if_unused(s, CANARY)),

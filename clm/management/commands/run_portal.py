@@ -65,12 +65,10 @@ class Command(BaseCommand):
                 "-m",
                 "gunicorn",
                 "clm.wsgi:application",
+                "-c",
+                "python:clm.gunicorn_conf",
                 "--bind",
                 bind,
-                "--workers",
-                "3",
-                "--access-logfile",
-                "-",
             ]
         celery = [python, "-m", "celery", "-A", "clm"]
         return [

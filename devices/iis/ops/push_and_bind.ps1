@@ -11,6 +11,15 @@ if (@('My', 'WebHosting') -notcontains $storeName) { throw (New-OpError 'bad_par
 $friendly = [string](Get-Param 'friendly_name' '')
 $expected = (([string](Get-Param 'expected_thumbprint' '')) -replace '[^0-9A-Fa-f]', '').ToUpperInvariant()
 $targets = @(Get-Param 'bindings' @())
+# The issuer chain to install (public certificates only, base64 DER), sent only when the connector says
+# "push root and intermediate certificates". Intermediates go to LocalMachine\CA, a self-signed root to
+# LocalMachine\Root; certificates the PFX itself carries are never installed on their own.
+$chain = New-Object System.Collections.ArrayList
+foreach ($item in @(Get-Param 'chain_b64' @())) {
+    try { $c = New-Object Security.Cryptography.X509Certificates.X509Certificate2 (, [Convert]::FromBase64String([string]$item)) }
+    catch { throw (New-OpError 'bad_params' "parameter 'chain_b64' holds something that is not a DER certificate") }
+    [void]$chain.Add($c)
+}
 $build = [int][Environment]::OSVersion.Version.Build
 $mask = 3
 if ($build -ge 17763) { $mask = $mask -bor 12 }
@@ -131,17 +140,26 @@ try {
     if ($friendly) { $leaf.FriendlyName = $friendly }
     if (-not $wasPresent) { $store.Add($leaf); [void]$added.Add(@($storeName, $thumb)) }
 } finally { $store.Close() }
-$caStore = Open-CertStore 'CA' $true
+# Chain certificates: one already in its store (any source, by thumbprint) is left alone and not recorded, so a
+# restore removes exactly what this push added. LocalMachine\Root takes an Add from an elevated session without
+# the confirmation dialog that CurrentUser\Root shows.
+$chainAdded = New-Object System.Collections.ArrayList
 try {
-    foreach ($c in $collection) {
-        if ($c.Thumbprint -eq $thumb -or $c.Subject -eq $c.Issuer) { continue }  # roots stay the administrator's call
-        if (@($caStore.Certificates.Find('FindByThumbprint', $c.Thumbprint, $false)).Count -eq 0) {
-            $caStore.Add($c); [void]$added.Add(@('CA', $c.Thumbprint))
-        }
+    foreach ($c in $chain) {
+        if ($c.Thumbprint -eq $thumb) { continue }
+        # Self-signed (issuer name = subject name, compared as encoded bytes) -> Root; anything else -> CA.
+        $selfSigned = [Convert]::ToBase64String($c.SubjectName.RawData) -eq [Convert]::ToBase64String($c.IssuerName.RawData)
+        $target = $(if ($selfSigned) { 'Root' } else { 'CA' })
+        $s = Open-CertStore $target $true
+        try {
+            if (@($s.Certificates.Find('FindByThumbprint', $c.Thumbprint, $false)).Count -eq 0) {
+                $s.Add($c)
+                [void]$added.Add(@($target, $c.Thumbprint))
+                [void]$chainAdded.Add([ordered]@{ store = $target; thumbprint = $c.Thumbprint; subject = $c.Subject })
+            }
+        } finally { $s.Close() }
     }
-} finally { $caStore.Close() }
 
-try {
     Set-OpStep 'verify'
     # Re-read from the store: the thumbprint and the key that IIS will actually use (Keyfactor 2.6.3, Puppet #116).
     $check = Open-CertStore $storeName $false
@@ -235,9 +253,10 @@ $touched = @($after | Where-Object { $endpoints.ContainsKey("$($_.kind)|$($_.end
 @{
     thumbprint = $thumb; store = $storeName; imported = (-not $wasPresent); has_private_key = $true
     friendly_name = $stored.FriendlyName; key_provider = Get-KeyProvider $stored
-    chain_added = @($added | Where-Object { $_[0] -eq 'CA' } | ForEach-Object { $_[1] })
+    chain_added = @($chainAdded)
     bindings = @($results); http_sys = @($touched); sites_stopped = @($stopped)
     snapshot = @{ version = 1; host = $env:COMPUTERNAME; taken_at = Format-IsoDate (Get-Date)
         bindings = @($snapBindings); ftp = @($snapFtp); http_sys = @($snapHttpSys)
-        certificate = @{ store = $storeName; thumbprint = $thumb; was_present = $wasPresent } }
+        certificate = @{ store = $storeName; thumbprint = $thumb; was_present = $wasPresent }
+        chain_added = @($chainAdded | ForEach-Object { @{ store = $_.store; thumbprint = $_.thumbprint } }) }
 }
