@@ -9,8 +9,8 @@ certificates, 60 locations and 20 bindings.
 
     python benchmarks/discovery.py [--hosts 200] [--concurrency 4]
 
-PostgreSQL: DATABASE_URL, else a scratch `bench_discovery` (re-created). Broker: BENCH_BROKER_URL, else
-redis://127.0.0.1:6379/5.
+PostgreSQL: DATABASE_URL, else a scratch `bench_discovery` (re-created; BENCH_DB_NAME names another one). Broker:
+BENCH_BROKER_URL, else redis://127.0.0.1:6379/5.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/5")
     os.environ["CELERY_BROKER_URL"] = broker
-    djangosetup.setup("bench_discovery", fresh=True)
+    djangosetup.setup(os.environ.get("BENCH_DB_NAME", "bench_discovery"), fresh=True)
 
     from certificates.models import Certificate, CertificateBinding, CertificateLocation
     from clm.celery import app

@@ -22,6 +22,12 @@ def group_default() -> CertificateGroup:
     return group
 
 
+def group_default_id() -> int:
+    """The default group's id (one indexed lookup; the group itself only when it has to be re-created)."""
+    pk = CertificateGroup.objects.filter(is_default=True).values_list("pk", flat=True).first()
+    return pk if pk is not None else group_default().pk
+
+
 def group_or_default(group_id: int | None) -> CertificateGroup:
     """The group with this id, or the default group for None (API.md: null means the default group)."""
     if group_id is None:

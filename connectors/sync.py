@@ -15,13 +15,15 @@ connector for each PFX file found in a folder or share; rediscovery updates thei
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Model
 from django.utils import timezone
 
+from certificates.bulk import insert_rows
 from certificates.choices import INVENTORY_STATUSES, BindingKind, LocationKind, LocationState
 from certificates.hooks import register_connector_summaries
 from certificates.models import CertificateBinding, CertificateLocation
@@ -35,7 +37,7 @@ from connectors.choices import (
     TargetKind,
 )
 from connectors.models import AppConnector, ConnectorTarget, PushDevice
-from connectors.validation import endpoints_deactivate, endpoints_replace
+from connectors.validation import endpoints_deactivate, endpoints_replace, update_rows
 from devices.profiles import format_ip, profile_name
 from discovery.hooks import DeviceDiscovered, on_device_discovered
 from workorders.models import WorkOrder
@@ -121,30 +123,86 @@ def _unique_name(base: str, taken: set[str]) -> str:
     return name
 
 
-def _discovered_connectors(device: Any, bindings: list[CertificateBinding], files: list[CertificateLocation]) -> int:
-    """Create the connectors discovery owes this device's findings (existing ones are kept, not duplicated)."""
-    existing: set[tuple[int | None, str]] = set(
-        ConnectorTarget.objects.filter(device=device).values_list("connector__certificate_id", "profile")
-    )
-    existing_files: set[tuple[int | None, str]] = set(
-        AppConnector.objects.filter(targets__device=device, location_type=LocationType.FILE_SYSTEM).values_list(
-            "certificate_id", "file_path"
+@dataclass
+class _DeviceView:
+    """What one device's recorded bindings and locations say, read once for both jobs of the hook: which connectors
+    discovery owes (inventory certificates only) and where each certificate is (any certificate)."""
+
+    bindings: Sequence[CertificateBinding]  # site https bindings, each with `cert_status` annotated
+    locations: Sequence[CertificateLocation]  # readable locations with a certificate, each with `cert_status`
+    targets: list[ConnectorTarget]  # every target of every connector with a target on the device
+
+    def owed_bindings(self) -> list[CertificateBinding]:
+        return [b for b in self.bindings if b.cert_status in INVENTORY_STATUSES]  # type: ignore[attr-defined]
+
+    def owed_files(self) -> list[CertificateLocation]:
+        return [
+            loc
+            for loc in self.locations
+            if loc.kind == LocationKind.FILE and loc.cert_status in INVENTORY_STATUSES  # type: ignore[attr-defined]
+        ]
+
+
+def _device_view(device: Any) -> _DeviceView:
+    # Only the columns the hook reads (a deferred field read later would cost a query per row): whole rows with
+    # their JSON and text columns made these three queries the hook's main cost on a rerun.
+    bindings = list(
+        CertificateBinding.objects.filter(device=device, kind=BindingKind.SITE, protocol="https")
+        .select_related("location")
+        .only(
+            "site_name", "ip", "port", "host", "sni",
+            "location", "location__certificate", "location__store", "location__friendly_name",
         )
+        .annotate(cert_status=F("location__certificate__status"))
+        .order_by("site_name", "port", "host")
+    )  # fmt: skip
+    locations = list(
+        CertificateLocation.objects.filter(device=device, state=LocationState.OK, certificate__isnull=False)
+        .only("kind", "store", "path", "certificate", "friendly_name")
+        .annotate(cert_status=F("certificate__status"))
+        .order_by("path")
     )
+    # The connectors come with their targets (all of them, on any device) in one query. Not the target's device:
+    # loading a Device decrypts its secrets, and only its name is wanted (see _presence).
+    targets = list(
+        ConnectorTarget.objects.filter(connector__in=AppConnector.objects.filter(targets__device=device))
+        .select_related("connector")
+        .only(
+            "connector", "device", "kind", "profile", "site", "ip", "port", "host", "new_ip", "new_port", "new_host",
+            "connector__certificate", "connector__location_type", "connector__file_path", "connector__store",
+            "connector__source", "connector__last_push", "connector__sync_status", "connector__sync_reason",
+            "connector__sync_checked_at",
+        )
+        .order_by("connector_id", "pk")
+    )  # fmt: skip
+    return _DeviceView(bindings=bindings, locations=locations, targets=targets)
+
+
+def _discovered_connectors(device: Any, view: _DeviceView) -> list[ConnectorTarget]:
+    """Create the connectors discovery owes this device's findings (existing ones are kept, not duplicated); returns
+    the targets created, each with its connector."""
+    existing: set[tuple[int | None, str]] = {
+        (t.connector.certificate_id, t.profile) for t in view.targets if t.device_id == device.pk
+    }
+    existing_files: set[tuple[int | None, str]] = {
+        (t.connector.certificate_id, t.connector.file_path)
+        for t in view.targets
+        if t.device_id == device.pk and t.connector.location_type == LocationType.FILE_SYSTEM
+    }
     new_bindings = []
-    for binding in bindings:
+    for binding in view.owed_bindings():
         key = (binding.location.certificate_id, _binding_profile(binding))
         if key[0] is not None and key not in existing:
             existing.add(key)
             new_bindings.append(binding)
     new_files = []
-    for location in files:
+    for location in view.owed_files():
         key = (location.certificate_id, _folder(location.path))
         if key[0] is not None and key not in existing_files:
             existing_files.add(key)
             new_files.append(location)
     if not new_bindings and not new_files:
-        return 0
+        return []
     wanted: list[tuple[AppConnector, ConnectorTarget]] = []
     cert_ids = {
         c for c in [*(b.location.certificate_id for b in new_bindings), *(f.certificate_id for f in new_files)] if c
@@ -194,56 +252,104 @@ def _discovered_connectors(device: Any, bindings: list[CertificateBinding], file
             source=ConnectorSource.DISCOVERY,
         )
         wanted.append((connector, ConnectorTarget(device=device, kind=TargetKind.DEVICE, profile=device.name)))
-    created = AppConnector.objects.bulk_create([c for c, _ in wanted])
+    connectors = [c for c, _ in wanted]
+    now = timezone.now()
+    for connector in connectors:
+        connector.created_at = connector.updated_at = now  # auto_now(_add) are set by save(), not by insert_rows
+    ids = {(cert, name): pk for pk, cert, name in _insert(AppConnector, connectors, ["id", "certificate_id", "name"])}
     targets = []
-    for connector, (_, target) in zip(created, wanted, strict=True):
+    for connector, target in wanted:
+        connector.pk = ids[(connector.certificate_id, connector.name)]
         target.connector = connector
         targets.append(target)
-    ConnectorTarget.objects.bulk_create(targets)
-    return len(created)
+    target_ids = {
+        (connector_id, profile): pk
+        for pk, connector_id, profile in _insert(ConnectorTarget, targets, ["id", "connector_id", "profile"])
+    }
+    for target in targets:
+        target.pk = target_ids[(target.connector_id, target.profile)]
+    return targets
+
+
+def _insert(model: type[Model], objs: Sequence[Model], returning: list[str]) -> list[tuple[Any, ...]]:
+    """INSERT new rows through certificates.bulk.insert_rows (a first discovery creates tens of connectors per
+    device; bulk_create spent twice as long preparing them). Rows are matched back by `returning`'s unique key, not
+    by position. Encrypted fields would be written as given: the connectors created here have none set."""
+    assert all(getattr(obj, "file_password", None) is None for obj in objs)
+    fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    rows = insert_rows(model, objs, fields, returning=returning)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = "default"
+    return rows
 
 
 def _binding_key(site: str, ip: str | None, port: int | None, host: str) -> str:
     return f"{site.lower()}|{format_ip(ip).lower()}|{port}|{(host or '').lower()}"
 
 
-def _presence(connectors: list[AppConnector]) -> dict[int, tuple[bool, str]]:
-    """For each connector: (is its certificate everywhere its targets say, why not)."""
-    targets = list(ConnectorTarget.objects.filter(connector__in=connectors).select_related("device"))
-    device_ids = {t.device_id for t in targets}
-    bound: set[tuple[int, str, int]] = set()
-    for device_id, site, ip, port, host, cert_id in CertificateBinding.objects.filter(
-        device_id__in=device_ids, kind=BindingKind.SITE, protocol="https"
-    ).values_list("device_id", "site_name", "ip", "port", "host", "location__certificate_id"):
+Where = set[tuple[int, str, int]]
+
+
+def _where(device_id: int, bindings: Iterable[tuple[Any, ...]], locations: Iterable[tuple[Any, ...]]) -> Where:
+    """(device, "bound"|"store"|"file" key, certificate) for rows of site https bindings (site, ip, port, host,
+    certificate) and readable locations (kind, store, path, certificate)."""
+    out: Where = set()
+    for site, ip, port, host, cert_id in bindings:
         if cert_id is not None:
-            bound.add((device_id, _binding_key(site, ip, port, host), cert_id))
-    stored: set[tuple[int, str, int]] = set()
-    files: set[tuple[int, str, int]] = set()
-    for device_id, kind, store, path, cert_id in CertificateLocation.objects.filter(
-        device_id__in=device_ids, certificate__isnull=False, state=LocationState.OK
-    ).values_list("device_id", "kind", "store", "path", "certificate_id"):
+            out.add((device_id, "bound|" + _binding_key(site, ip, port, host), cert_id))
+    for kind, store, path, cert_id in locations:
         if kind == LocationKind.STORE:
-            stored.add((device_id, store.lower(), cert_id))
+            out.add((device_id, "store|" + store.lower(), cert_id))
         else:
-            files.add((device_id, _folder(path).lower(), cert_id))
+            out.add((device_id, "file|" + _folder(path).lower(), cert_id))
+    return out
+
+
+def _presence(device: Any, view: _DeviceView, targets: list[ConnectorTarget]) -> dict[int, tuple[bool, str]]:
+    """For each connector of `targets`: (is its certificate everywhere its targets say, why not). The discovered
+    device's rows come from `view`; other devices' targets (a connector may target several) are read here."""
+    where = _where(
+        device.pk,
+        ((b.site_name, b.ip, b.port, b.host, b.location.certificate_id) for b in view.bindings),
+        ((loc.kind, loc.store, loc.path, loc.certificate_id) for loc in view.locations),
+    )
+    from devices.models import Device
+
+    others = {t.device_id for t in targets} - {device.pk}
+    names = {device.pk: device.name}
+    if others:
+        names.update(Device.objects.filter(pk__in=others).values_list("id", "name"))
+        by_device: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = defaultdict(lambda: ([], []))
+        for device_id, *row in CertificateBinding.objects.filter(
+            device_id__in=others, kind=BindingKind.SITE, protocol="https"
+        ).values_list("device_id", "site_name", "ip", "port", "host", "location__certificate_id"):
+            by_device[device_id][0].append(tuple(row))
+        for device_id, *row in CertificateLocation.objects.filter(
+            device_id__in=others, certificate__isnull=False, state=LocationState.OK
+        ).values_list("device_id", "kind", "store", "path", "certificate_id"):
+            by_device[device_id][1].append(tuple(row))
+        for device_id, (bindings, locations) in by_device.items():
+            where |= _where(device_id, bindings, locations)
     by_connector: dict[int, list[ConnectorTarget]] = defaultdict(list)
     for t in targets:
         by_connector[t.connector_id].append(t)
     out: dict[int, tuple[bool, str]] = {}
-    for connector in connectors:
+    for connector_id, connector_targets in by_connector.items():
+        connector = connector_targets[0].connector
         missing = []
-        for t in by_connector.get(connector.pk, []):
+        for t in connector_targets:
             cert = connector.certificate_id
             if t.kind in (TargetKind.PROFILE, TargetKind.NEW_BINDING):
                 key = _binding_key(t.site, t.new_ip or t.ip, t.new_port or t.port, t.new_host or t.host)
-                if (t.device_id, key, cert) not in bound:
-                    missing.append(f"not on {t.profile} of {t.device.name}")
+                if (t.device_id, "bound|" + key, cert) not in where:
+                    missing.append(f"not on {t.profile} of {names.get(t.device_id)}")
             elif connector.location_type == LocationType.FILE_SYSTEM:
-                if (t.device_id, connector.file_path.rstrip("\\/").lower(), cert) not in files:
-                    missing.append(f"no file in {connector.file_path} on {t.device.name}")
-            elif (t.device_id, connector.store_name.lower(), cert) not in stored:
-                missing.append(f"not in LocalMachine\\{connector.store_name} of {t.device.name}")
-        out[connector.pk] = (not missing, "; ".join(missing)[:480])
+                if (t.device_id, "file|" + connector.file_path.rstrip("\\/").lower(), cert) not in where:
+                    missing.append(f"no file in {connector.file_path} on {names.get(t.device_id)}")
+            elif (t.device_id, "store|" + connector.store_name.lower(), cert) not in where:
+                missing.append(f"not in LocalMachine\\{connector.store_name} of {names.get(t.device_id)}")
+        out[connector_id] = (not missing, "; ".join(missing)[:480])
     return out
 
 
@@ -256,33 +362,26 @@ def connectors_on_discovery(event: DeviceDiscovered) -> None:
 def connectors_after_discovery(*, device_id: int) -> dict[str, int]:
     """After a discovery of a device: create the connectors owed to what was found there, then re-judge the sync
     status of every connector with a target on the device (from the recorded bindings and locations: a source that
-    could not be read left its rows as they were). Fixed number of queries."""
+    could not be read left its rows as they were). A fixed number of queries: four when nothing is created and every
+    connector targets only this device, plus the status updates."""
     from devices.models import Device
 
-    device = Device.objects.filter(pk=device_id).first()
+    device = Device.objects.filter(pk=device_id).only("id", "name").first()
     if device is None:
         return {"created": 0, "updated": 0}
-    in_inventory = Q(location__certificate__status__in=INVENTORY_STATUSES)
-    bindings = list(
-        CertificateBinding.objects.filter(in_inventory, device=device, kind=BindingKind.SITE, protocol="https")
-        .select_related("location")
-        .order_by("site_name", "port", "host")
-    )
-    files = list(
-        CertificateLocation.objects.filter(
-            device=device,
-            kind=LocationKind.FILE,
-            state=LocationState.OK,
-            certificate__status__in=INVENTORY_STATUSES,
-        ).order_by("path")
-    )
-    created = _discovered_connectors(device, bindings, files)
-    connectors = list(AppConnector.objects.filter(targets__device=device).distinct())
-    presence = _presence(connectors)
+    view = _device_view(device)
+    created = _discovered_connectors(device, view)
+    targets = view.targets + created
+    presence = _presence(device, view, targets)
     now = timezone.now()
     changed = []
     unchanged = []
-    for connector in connectors:
+    seen: set[int] = set()
+    for target in targets:
+        connector = target.connector
+        if connector.pk in seen:
+            continue
+        seen.add(connector.pk)
         present, why = presence[connector.pk]
         expected_there = connector.source == ConnectorSource.DISCOVERY or bool((connector.last_push or {}).get("ok"))
         if present:
@@ -297,10 +396,12 @@ def connectors_after_discovery(*, device_id: int) -> dict[str, int]:
         connector.sync_status, connector.sync_reason, connector.sync_checked_at = status, reason[:500], now
         changed.append(connector)
     if changed:
-        AppConnector.objects.bulk_update(changed, ["sync_status", "sync_reason", "sync_checked_at"], batch_size=500)
+        # One statement (arrays joined by primary key): bulk_update's CASE per row cost more than the rest of the
+        # handler on a first discovery, where every connector just created moves from unknown to in sync.
+        update_rows(AppConnector, changed, ["sync_status", "sync_reason", "sync_checked_at"])
     if unchanged:
         AppConnector.objects.filter(pk__in=unchanged).update(sync_checked_at=now)
-    return {"created": created, "updated": len(changed)}
+    return {"created": len(created), "updated": len(changed)}
 
 
 # --- the inventory's `connectors` list ------------------------------------------------------------------------------

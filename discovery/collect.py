@@ -1,8 +1,9 @@
 """Reading one host: its certificate stores, its sites and bindings, and the .pfx/.p12 files of its folder or share.
 
-One WinRM session, one round trip per source. Connection-level failures (unreachable, authentication, TLS, timeout)
-fail the whole host; a source that fails on its own (a share that refuses the folder credential, a missing path)
-is reported with its reason while the other sources are still recorded.
+One WinRM session, one round trip (`discovery_snapshot`) for every source. Connection-level failures (unreachable,
+authentication, TLS, timeout) fail the whole host, and so does a certificate store that cannot be read; a source that
+fails on its own (a share that refuses the folder credential, a missing path, the sites) is reported with its reason
+while the other sources are still recorded.
 """
 
 from __future__ import annotations
@@ -45,16 +46,6 @@ def _source_error(exc: DeviceError) -> SourceResult:
     return SourceResult(ok=False, detail=exc.message, error_kind=exc.kind)
 
 
-def _read_stores(session: operations.OperationRunner) -> list[StoreCertificate]:
-    try:
-        return operations.list_store_certificates(session, stores=STORES)
-    except OperationFailed as exc:
-        if exc.code != "store_not_found":
-            raise
-        # Hosts without IIS 8's WebHosting store still have the personal store.
-        return operations.list_store_certificates(session, stores=("My",))
-
-
 def collect_host(
     session: operations.OperationRunner,
     *,
@@ -64,29 +55,44 @@ def collect_host(
     file_credential: FolderCredential | None = None,
 ) -> HostSnapshot:
     """Read the requested sources. Raises the session's DeviceError when the host itself cannot be worked with."""
+    result = operations.discovery_snapshot(
+        session,
+        stores=STORES if read_store else (),
+        sites=read_sites,
+        files_path=file_path,
+        credential=file_credential,
+        patterns=PFX_PATTERNS,
+        recurse=True,
+    )
     snapshot = HostSnapshot(file_path=file_path)
     if read_store:
-        snapshot.store_certificates = _read_stores(session)
+        if "stores" in result.errors:
+            raise result.errors["stores"]
+        if "My" in result.missing_stores:
+            raise OperationFailed(
+                "store_not_found", "Cannot open Cert:\\LocalMachine\\My", "read_stores", op="discovery_snapshot"
+            )
+        # Hosts without IIS 8's WebHosting store still have the personal store.
+        read = [name for name in STORES if name not in result.missing_stores]
+        snapshot.store_certificates = result.certificates or []
         snapshot.sources["certificate_store"] = SourceResult(
-            ok=True, detail=f"{len(snapshot.store_certificates)} certificate(s) in {', '.join(STORES)}"
+            ok=True, detail=f"{len(snapshot.store_certificates)} certificate(s) in {', '.join(read)}"
         )
     if read_sites:
-        try:
-            snapshot.sites = operations.list_sites(session)
+        if "sites" in result.errors:
+            snapshot.sources["sites"] = _source_error(result.errors["sites"])
+        elif result.sites is not None:
+            snapshot.sites = result.sites
             bindings = sum(len(s.bindings) for s in snapshot.sites.sites)
             snapshot.sources["sites"] = SourceResult(
                 ok=True, detail=f"{len(snapshot.sites.sites)} site(s), {bindings} binding(s)"
             )
-        except OperationFailed as exc:
-            snapshot.sources["sites"] = _source_error(exc)
     if file_path:
-        try:
-            snapshot.files = operations.list_files(
-                session, file_path, credential=file_credential, patterns=PFX_PATTERNS, recurse=True
-            )
+        if "files" in result.errors:
+            snapshot.sources["file_system"] = _source_error(result.errors["files"])
+        elif result.files is not None:
+            snapshot.files = result.files
             snapshot.sources["file_system"] = SourceResult(
                 ok=True, detail=f"{len(snapshot.files)} .pfx/.p12 file(s) under {file_path}"
             )
-        except OperationFailed as exc:
-            snapshot.sources["file_system"] = _source_error(exc)
     return snapshot

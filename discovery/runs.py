@@ -21,7 +21,7 @@ from django.utils import timezone
 from certificates.bulk import IngestOptions, device_findings_apply
 from certificates.choices import STATUS_RANK, CertificateStatus
 from certificates.models import CertificateLocation
-from certificates.selectors import group_default
+from certificates.selectors import group_default_id
 from clm.audit import audit_record
 from devices.choices import CertSync
 from discovery.choices import (
@@ -158,7 +158,9 @@ def run_device_begin(*, row_id: int) -> DiscoveryRunDevice | None:
     ):
         return None
     row = DiscoveryRunDevice.objects.select_related("run").get(pk=row_id)
-    DiscoveryRun.objects.filter(pk=row.run_id, state=RunState.QUEUED).update(state=RunState.RUNNING, started_at=now)
+    if row.run.state == RunState.QUEUED:
+        # Only the run's first devices find it queued; the others skip a write to the row every device updates.
+        DiscoveryRun.objects.filter(pk=row.run_id, state=RunState.QUEUED).update(state=RunState.RUNNING, started_at=now)
     return row
 
 
@@ -200,17 +202,20 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
     layer's errors for the caller to report."""
     from devices.models import Device
     from devices.sessions import device_folder_credential, device_session
-    from vaults.selectors import password_vault_passwords
 
     options = row.run.options
     if row.device_id is None:
         raise DeviceGone("The device was deleted after the run started.")
-    device = Device.objects.select_related("gateway", "credential", "folder_credential").get(pk=row.device_id)
+    device = Device.objects.select_related("gateway", "credential", "folder_credential", "password_vault").get(
+        pk=row.device_id
+    )
     sources = set(options.get("sources") or [])
     read_store = Source.CERTIFICATE_STORE in sources and device.certificate_store
     file_path = device.file_system_path if Source.FILE_SYSTEM in sources and device.file_system_enabled else ""
     credential = device_folder_credential(device) if file_path else None
-    passwords = password_vault_passwords(vault_id=device.password_vault_id) if file_path else []
+    # The vault comes with the device (one query less per device than password_vault_passwords).
+    vault = device.password_vault
+    passwords = vault.password_list() if file_path and vault is not None else []
     limit = float(options.get("device_time_limit") or 300)
     # Each WinRM call times out well inside the device's time limit, so a slow host is reported as a timeout by the
     # session (with the operation's name) before the task's soft limit interrupts it.
@@ -233,7 +238,7 @@ def discovery_device_run(*, row: DiscoveryRunDevice) -> DeviceOutcome:
         raise SitesUnavailable(f"Certificates in use need the sites and bindings: {sites.detail if sites else ''}")
     now = timezone.now()
     findings, stats = findings_from_snapshot(snapshot, device_id=device.pk, policy=policy, now=now)
-    group_id = options.get("group_id") or group_default().pk
+    group_id = options.get("group_id") or group_default_id()
     result = device_findings_apply(
         device_id=device.pk, findings=findings, options=IngestOptions(status=status, default_group_id=group_id)
     )
@@ -270,8 +275,11 @@ class SitesUnavailable(Exception):
     """The in-use discovery type needs the sites and bindings, and the host did not return them."""
 
 
-def run_device_complete(*, row_id: int, outcome: DeviceOutcome) -> bool:
-    """running -> completed with what was found; moves the run's totals and maybe finishes the run."""
+def run_device_complete(
+    *, row_id: int, outcome: DeviceOutcome, run_id: int | None = None, batch: int | None = None
+) -> bool:
+    """running -> completed with what was found; moves the run's totals and maybe finishes the run. `run_id` and
+    `batch` (the row's, when the caller has them) save reading the row again."""
     updated = DiscoveryRunDevice.objects.filter(pk=row_id, state=DeviceRunState.RUNNING).update(
         state=DeviceRunState.COMPLETED,
         finished_at=timezone.now(),
@@ -287,22 +295,33 @@ def run_device_complete(*, row_id: int, outcome: DeviceOutcome) -> bool:
         filtered_out=outcome.filtered_out,
     )
     if updated:
-        _after_device(row_id, failed=False, outcome=outcome)
+        _after_device(row_id, failed=False, outcome=outcome, run_id=run_id, batch=batch)
     return bool(updated)
 
 
-def run_device_fail(*, row_id: int, kind: str, error: str, states: tuple[str, ...] = (DeviceRunState.RUNNING,)) -> bool:
+def run_device_fail(
+    *,
+    row_id: int,
+    kind: str,
+    error: str,
+    states: tuple[str, ...] = (DeviceRunState.RUNNING,),
+    run_id: int | None = None,
+    batch: int | None = None,
+) -> bool:
     """running (or queued, for the reaper) -> failed with the reason; the run carries on with the other devices."""
     updated = DiscoveryRunDevice.objects.filter(pk=row_id, state__in=states).update(
         state=DeviceRunState.FAILED, finished_at=timezone.now(), error_kind=kind[:32], error=error[:4000]
     )
     if updated:
-        _after_device(row_id, failed=True, outcome=None)
+        _after_device(row_id, failed=True, outcome=None, run_id=run_id, batch=batch)
     return bool(updated)
 
 
-def _after_device(row_id: int, *, failed: bool, outcome: DeviceOutcome | None) -> None:
-    row = DiscoveryRunDevice.objects.only("run_id", "batch").get(pk=row_id)
+def _after_device(
+    row_id: int, *, failed: bool, outcome: DeviceOutcome | None, run_id: int | None, batch: int | None
+) -> None:
+    if run_id is None or batch is None:
+        run_id, batch = DiscoveryRunDevice.objects.filter(pk=row_id).values_list("run_id", "batch").get()
     counters: dict[str, Any] = {"devices_done": F("devices_done") + 1}
     if failed:
         counters["devices_failed"] = F("devices_failed") + 1
@@ -314,13 +333,17 @@ def _after_device(row_id: int, *, failed: bool, outcome: DeviceOutcome | None) -
             bindings_found=F("bindings_found") + outcome.bindings_found,
             locked_files=F("locked_files") + outcome.locked_files,
         )
-    DiscoveryRun.objects.filter(pk=row.run_id).update(**counters)
-    _next_batch_if_due(row.run_id, row.batch)
-    run_finish_if_done(run_id=row.run_id)
+    DiscoveryRun.objects.filter(pk=run_id).update(**counters)
+    # One read of the run (after the increment) serves both checks below.
+    run = DiscoveryRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return
+    _next_batch_if_due(run, batch)
+    run_finish_if_done(run_id=run_id, run=run)
 
 
-def _next_batch_if_due(run_id: int, batch: int) -> None:
-    run = DiscoveryRun.objects.only("options", "batches_total", "batches_started").get(pk=run_id)
+def _next_batch_if_due(run: DiscoveryRun, batch: int) -> None:
+    run_id = run.pk
     if not run.options.get("sequential") or batch + 1 >= run.batches_total or run.batches_started != batch + 1:
         return
     if DiscoveryRunDevice.objects.filter(run_id=run_id, batch=batch).exclude(state__in=FINISHED_DEVICE_STATES).exists():
@@ -333,10 +356,11 @@ def _next_batch_if_due(run_id: int, batch: int) -> None:
         transaction.on_commit(lambda: run_batch.apply_async(args=[run_id, batch + 1], countdown=delay))
 
 
-def run_finish_if_done(*, run_id: int) -> bool:
+def run_finish_if_done(*, run_id: int, run: DiscoveryRun | None = None) -> bool:
     """queued|running -> completed | failed once every device row is finished: failed only when every device that
-    had work failed. Records the distinct number of certificates the run found."""
-    run = DiscoveryRun.objects.filter(pk=run_id).first()
+    had work failed. Records the distinct number of certificates the run found. `run`: the row as just read."""
+    if run is None:
+        run = DiscoveryRun.objects.filter(pk=run_id).first()
     if run is None or run.finished or run.devices_done < run.devices_total:
         return False
     if DiscoveryRunDevice.objects.filter(run_id=run_id).exclude(state__in=FINISHED_DEVICE_STATES).exists():

@@ -40,11 +40,15 @@ def run_device(self: Any, row_id: int) -> str:
     if row is None:
         return "skipped"
     limit = int(row.run.options.get("device_time_limit") or 300)
+
+    def fail(kind: str, error: str) -> str:
+        runs.run_device_fail(row_id=row_id, kind=kind, error=error, run_id=row.run_id, batch=row.batch)
+        return "failed"
+
     try:
         outcome = runs.discovery_device_run(row=row)
     except SoftTimeLimitExceeded:
-        runs.run_device_fail(row_id=row_id, kind="timeout", error=f"Time limit of {limit} s per device exceeded.")
-        return "failed"
+        return fail("timeout", f"Time limit of {limit} s per device exceeded.")
     except DeviceError as exc:
         if (
             exc.retryable
@@ -52,22 +56,17 @@ def run_device(self: Any, row_id: int) -> str:
             and runs.run_device_retry(row_id=row_id, error=exc.message)
         ):
             raise self.retry(countdown=RETRY_DELAY, max_retries=TRANSIENT_RETRIES) from exc
-        runs.run_device_fail(row_id=row_id, kind=exc.kind, error=exc.message)
-        return "failed"
+        return fail(exc.kind, exc.message)
     except CredentialUnavailable as exc:
-        runs.run_device_fail(row_id=row_id, kind="credential_unavailable", error=f"Credential unavailable: {exc}")
-        return "failed"
+        return fail("credential_unavailable", f"Credential unavailable: {exc}")
     except GatewayUnsupported as exc:
-        runs.run_device_fail(row_id=row_id, kind="gateway_unsupported", error=str(exc))
-        return "failed"
+        return fail("gateway_unsupported", str(exc))
     except (runs.SitesUnavailable, runs.DeviceGone) as exc:
-        runs.run_device_fail(row_id=row_id, kind="operation_failed", error=str(exc))
-        return "failed"
+        return fail("operation_failed", str(exc))
     except Exception as exc:
         logger.exception("discovery of device row %s failed", row_id)
-        runs.run_device_fail(row_id=row_id, kind="internal_error", error=f"{type(exc).__name__}: {exc}")
-        return "failed"
-    runs.run_device_complete(row_id=row_id, outcome=outcome)
+        return fail("internal_error", f"{type(exc).__name__}: {exc}")
+    runs.run_device_complete(row_id=row_id, outcome=outcome, run_id=row.run_id, batch=row.batch)
     return "completed"
 
 

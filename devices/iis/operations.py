@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from devices.iis.errors import ProtocolError
+from devices.iis.errors import OperationFailed, ProtocolError
 
 OPS_DIR = Path(__file__).with_name("ops")
 COMMON_SCRIPT = "_common"
@@ -25,6 +25,7 @@ OPERATION_NAMES = (
     "list_sites",
     "list_store_certificates",
     "list_files",
+    "discovery_snapshot",
     "push_and_bind",
     "restore",
     "remove_certificate_if_unused",
@@ -352,6 +353,65 @@ def list_files(
     if credential is not None:
         params["credential"] = credential.as_params()
     return _run(session, "list_files", params, lambda data: [RemoteFile.from_json(f) for f in data["files"]])
+
+
+# -- discovery snapshot --------------------------------------------------------------------------------------------
+
+
+SNAPSHOT_SOURCES = ("stores", "sites", "files")
+
+
+@dataclass(frozen=True)
+class DiscoverySnapshot:
+    """What `discovery_snapshot` read. A source is None when it was not asked for or failed; a failed source has its
+    own OperationFailed in `errors` ("stores", "sites", "files") while the others keep their data."""
+
+    certificates: list[StoreCertificate] | None = None
+    missing_stores: tuple[str, ...] = ()
+    sites: SiteInventory | None = None
+    files: list[RemoteFile] | None = None
+    errors: dict[str, OperationFailed] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DiscoverySnapshot:
+        errors: dict[str, OperationFailed] = {}
+        for source in SNAPSHOT_SOURCES:
+            part = data[source]
+            if isinstance(part, dict) and "error" in part:
+                error = part["error"]
+                errors[source] = OperationFailed(
+                    str(error["code"]), str(error["message"]), _opt_str(error.get("step")), op="discovery_snapshot"
+                )
+        stores, sites, files = (None if s in errors else data[s] for s in SNAPSHOT_SOURCES)
+        return cls(
+            certificates=[StoreCertificate.from_json(c) for c in stores["certificates"]] if stores else None,
+            missing_stores=tuple(str(m) for m in stores.get("missing") or ()) if stores else (),
+            sites=SiteInventory.from_json(sites) if sites else None,
+            files=[RemoteFile.from_json(f) for f in files["files"]] if files else None,
+            errors=errors,
+        )
+
+
+def discovery_snapshot(
+    session: OperationRunner,
+    *,
+    stores: Sequence[str] = ("My", "WebHosting"),
+    sites: bool = True,
+    files_path: str = "",
+    credential: FolderCredential | None = None,
+    patterns: Sequence[str] = ("*.pfx", "*.p12"),
+    recurse: bool = True,
+    max_file_bytes: int = 4 * 1024 * 1024,
+) -> DiscoverySnapshot:
+    """Stores (with DER), sites with the HTTP.sys table, and the files under `files_path` (if given) in one round
+    trip; each source fails on its own. A store that does not exist is listed in `missing_stores`, not an error."""
+    files: dict[str, Any] | None = None
+    if files_path:
+        files = {"path": files_path, "patterns": list(patterns), "recurse": recurse, "max_file_bytes": max_file_bytes}
+        if credential is not None:
+            files["credential"] = credential.as_params()
+    params: dict[str, Any] = {"stores": list(stores), "sites": sites, "files": files}
+    return _run(session, "discovery_snapshot", params, DiscoverySnapshot.from_json)
 
 
 @dataclass(frozen=True)

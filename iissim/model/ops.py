@@ -38,6 +38,7 @@ from iissim.model.state import (
     CAPI_RSA_PROVIDER,
     CNG_PROVIDER,
     Binding,
+    FileItem,
     FileTree,
     FtpSsl,
     HostState,
@@ -269,21 +270,88 @@ def list_files(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
             raise OpError("path_not_found", f"Cannot find path '{path}' because it does not exist.", "list")
         items = tree.list(path, [str(p) for p in patterns], recurse)
         ctx.step("read")
-        files = []
-        for item in items:
-            too_large = len(item.content) > max_bytes
-            files.append(
-                {
-                    "path": item.path,
-                    "name": item.path.rsplit("\\", 1)[-1],
-                    "size": len(item.content),
-                    "modified": item.modified,
-                    "sha256": None if too_large else hashlib.sha256(item.content).hexdigest(),
-                    "content_b64": None if too_large else base64.b64encode(item.content).decode("ascii"),
-                    "skipped": "too_large" if too_large else None,
-                }
-            )
+        files = [_file_view(item, max_bytes) for item in items]
     return {"path": path, "files": files}
+
+
+def _file_view(item: FileItem, max_bytes: int) -> dict[str, Any]:
+    too_large = len(item.content) > max_bytes
+    return {
+        "path": item.path,
+        "name": item.path.rsplit("\\", 1)[-1],
+        "size": len(item.content),
+        "modified": item.modified,
+        "sha256": None if too_large else hashlib.sha256(item.content).hexdigest(),
+        "content_b64": None if too_large else base64.b64encode(item.content).decode("ascii"),
+        "skipped": "too_large" if too_large else None,
+    }
+
+
+def _source(ctx: OpContext, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One source of discovery_snapshot: its data, or {error} for that source alone (the script's per-source catch)."""
+    try:
+        return read()
+    except OpError as exc:
+        return {"error": {**exc.as_dict(), "step": exc.step or ctx.current_step}}
+
+
+def discovery_snapshot(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Stores, sites and files in one operation; each source fails on its own (see discovery_snapshot.ps1)."""
+    stores = params.get("stores", ["My", "WebHosting"])
+    if stores is None:
+        stores = []
+    if not isinstance(stores, list) or not all(isinstance(s, str) for s in stores):
+        raise OpError("bad_params", "parameter 'stores' must be a list of store names", "validate")
+    file_spec = params.get("files")
+    if file_spec is not None and not isinstance(file_spec, dict):
+        raise OpError("bad_params", "parameter 'files' must be an object", "validate")
+
+    def read_stores() -> dict[str, Any]:
+        ctx.step("read_stores")
+        certificates: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for name in stores:
+            canonical = store_name(name)
+            if canonical not in ctx.state.stores:
+                missing.append(name)
+                continue
+            for _, cert in sorted(ctx.state.stores[canonical].items()):
+                certificates.append(
+                    cert.describe(canonical, has_private_key=ctx.state.has_private_key(cert), include_der=True)
+                )
+        return {"certificates": certificates, "missing": missing}
+
+    def read_sites() -> dict[str, Any]:
+        ctx.step("read_sites")
+        sites = [_site_view(s) for s in sorted(ctx.state.sites, key=lambda s: s.id)]
+        ctx.step("read_http_sys")
+        return {"sites": sites, "http_sys": [e.as_dict() for _, e in sorted(ctx.state.http_sys.items())]}
+
+    def read_files() -> dict[str, Any]:
+        assert file_spec is not None
+        ctx.step("connect")
+        path = _str(file_spec, "path")
+        patterns = file_spec.get("patterns") or ["*.pfx", "*.p12"]
+        recurse = file_spec.get("recurse", True) is not False
+        max_bytes = _int(file_spec, "max_file_bytes", MAX_FILE_BYTES)
+        with ctx.host.shares.lock:
+            tree = _tree_for(ctx, path, file_spec.get("credential"), "connect")
+            ctx.step("list")
+            if not tree.folder_exists(path):
+                raise OpError("path_not_found", f"Cannot find path '{path}' because it does not exist.", "list")
+            items = tree.list(path, [str(p) for p in patterns], recurse)
+            ctx.step("read_files")
+            return {"path": path, "files": [_file_view(item, max_bytes) for item in items]}
+
+    snapshot: dict[str, Any] = {"stores": None, "sites": None, "files": None}
+    if stores:
+        snapshot["stores"] = _source(ctx, read_stores)
+    if params.get("sites", True) is not False:
+        snapshot["sites"] = _source(ctx, read_sites)
+    if file_spec is not None:
+        snapshot["files"] = _source(ctx, read_files)
+    ctx.step("done")
+    return snapshot
 
 
 def verify_served_on_host(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -899,6 +967,7 @@ OPERATIONS: dict[str, Callable[[OpContext, dict[str, Any]], dict[str, Any]]] = {
     "list_sites": list_sites,
     "list_store_certificates": list_store_certificates,
     "list_files": list_files,
+    "discovery_snapshot": discovery_snapshot,
     "push_and_bind": push_and_bind,
     "restore": restore,
     "remove_certificate_if_unused": remove_certificate_if_unused,

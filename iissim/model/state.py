@@ -58,9 +58,10 @@ class StoredCertificate:
     key_id: str | None = None
     key_provider: str | None = None
     _parsed: x509.Certificate | None = field(default=None, repr=False, compare=False)
+    _facts: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> StoredCertificate:
-        # The parsed certificate is a cache (and not copyable); bytes are immutable and shared.
+        # The parsed certificate and its facts are caches (and not copyable); bytes are immutable and shared.
         return StoredCertificate(self.thumbprint, self.der, self.friendly_name, self.key_id, self.key_provider)
 
     @property
@@ -69,7 +70,11 @@ class StoredCertificate:
             self._parsed = x509.load_der_x509_certificate(self.der)
         return self._parsed
 
-    def describe(self, store: str, *, has_private_key: bool, include_der: bool) -> dict[str, Any]:
+    def _der_facts(self) -> dict[str, Any]:
+        """What the DER says (computed once: a lab of 1,000 hosts lists 50,000 certificates per discovery, and the
+        simulator shares its CPUs with the portal under test, which real hosts do not)."""
+        if self._facts is not None:
+            return self._facts
         cert = self.certificate
         try:
             san = cert.extensions.get_extension_for_oid(SAN_OID).value
@@ -88,24 +93,40 @@ class StoredCertificate:
             algorithm, size = "ECDSA", key.curve.key_size
         else:
             algorithm, size = type(key).__name__, 0
-        out: dict[str, Any] = {
-            "store": store,
-            "thumbprint": self.thumbprint,
+        self._facts = {
             "subject": cert.subject.rfc4514_string(),
             "issuer": cert.issuer.rfc4514_string(),
             "serial_number": format(cert.serial_number, "X"),
             "not_before": iso(cert.not_valid_before_utc),
             "not_after": iso(cert.not_valid_after_utc),
+            "key_algorithm": algorithm,
+            "key_size": size,
+            "dns_names": tuple(dns),
+            "enhanced_key_usages": tuple(eku),
+            "der_b64": base64.b64encode(self.der).decode("ascii"),
+        }
+        return self._facts
+
+    def describe(self, store: str, *, has_private_key: bool, include_der: bool) -> dict[str, Any]:
+        facts = self._der_facts()
+        out: dict[str, Any] = {
+            "store": store,
+            "thumbprint": self.thumbprint,
+            "subject": facts["subject"],
+            "issuer": facts["issuer"],
+            "serial_number": facts["serial_number"],
+            "not_before": facts["not_before"],
+            "not_after": facts["not_after"],
             "friendly_name": self.friendly_name,
             "has_private_key": has_private_key,
             "key_provider": self.key_provider if has_private_key else None,
-            "key_algorithm": algorithm,
-            "key_size": size,
-            "dns_names": dns,
-            "enhanced_key_usages": eku,
+            "key_algorithm": facts["key_algorithm"],
+            "key_size": facts["key_size"],
+            "dns_names": list(facts["dns_names"]),
+            "enhanced_key_usages": list(facts["enhanced_key_usages"]),
         }
         if include_der:
-            out["der_b64"] = base64.b64encode(self.der).decode("ascii")
+            out["der_b64"] = facts["der_b64"]
         return out
 
 

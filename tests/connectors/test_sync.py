@@ -11,6 +11,7 @@ import pytest
 from certificates.models import Certificate
 from connectors.choices import ConnectorSource, SyncStatus
 from connectors.models import AppConnector, EndpointCheck
+from connectors.sync import connectors_after_discovery
 from connectors.validation import push_validation_sweep, report_data
 from iissim.lab import Lab
 from tests.connectors.helpers import (
@@ -49,6 +50,22 @@ def test_discovery_creates_a_profile_connector_per_binding_and_rediscovery_does_
     count = found.count()
     discover([devices["IIS2019"]])
     assert AppConnector.objects.filter(source=ConnectorSource.DISCOVERY).count() == count
+
+
+def test_the_hook_after_a_discovery_that_changed_nothing_is_five_queries(
+    db: Any, lab: Lab, django_assert_num_queries: Any
+) -> None:
+    devices = onboard(lab, "IIS2019")
+    discover([devices["IIS2019"]])
+    before = dict(AppConnector.objects.values_list("pk", "sync_status"))
+    assert before and set(before.values()) == {SyncStatus.IN_SYNC}
+    # The device, its bindings, its locations, its connectors with their targets, then stamping the check time: no
+    # query per connector (a field left out of the hook's column lists would add one per row).
+    with django_assert_num_queries(5):
+        result = connectors_after_discovery(device_id=devices["IIS2019"].pk)
+    assert result == {"created": 0, "updated": 0}
+    assert dict(AppConnector.objects.values_list("pk", "sync_status")) == before
+    assert not AppConnector.objects.filter(sync_checked_at__isnull=True).exists()
 
 
 def test_a_newer_certificate_pushed_puts_the_old_connector_out_of_sync_after_rediscovery(
