@@ -163,3 +163,104 @@ function Connect-Folder([string]$Path, $Credential) {
 function Disconnect-Folder($DriveName) {
     if ($DriveName) { Remove-PSDrive -Name $DriveName -Scope Script -ErrorAction SilentlyContinue }
 }
+
+# -- what discovery and validation read (list_sites, list_files and discovery_snapshot share these) -------------------
+
+# Every site (started or not) with every binding, FTP SSL settings, and the HTTP.sys ssl table.
+function Read-Sites {
+    Set-OpStep 'read_sites'
+    $sm = Import-ServerManager
+    $sites = New-Object System.Collections.ArrayList
+    foreach ($site in $sm.Sites) {
+        $state = 'Unknown'
+        try { $state = [string]$site.State } catch { }  # a broken app pool makes State throw (win-acme)
+        $bindings = New-Object System.Collections.ArrayList
+        foreach ($b in $site.Bindings) {
+            $flags = 0
+            if ($b.Protocol -eq 'https') { try { $flags = [int]$b.GetAttributeValue('sslFlags') } catch { $flags = 0 } }
+            $view = [ordered]@{
+                protocol = $b.Protocol; binding_information = $b.BindingInformation
+                ip = $null; port = $null; host = $null; ip_version = $null
+                ssl_flags = $flags; sni = [bool]($flags -band 1); ccs = [bool]($flags -band 2)
+                certificate_hash = ConvertTo-Hex $b.CertificateHash
+                certificate_store = $(if ($b.CertificateHash) { $b.CertificateStoreName } else { $null })
+                http_sys = $null
+            }
+            if (@('http', 'https', 'ftp') -contains $b.Protocol) {
+                $parsed = Split-BindingInformation $b.BindingInformation
+                if ($parsed) {
+                    $view.ip = $parsed.ip; $view.port = $parsed.port; $view.host = $parsed.host; $view.ip_version = $parsed.ip_version
+                    if ($b.Protocol -eq 'https') { $view.http_sys = Get-HttpSysEndpoint $parsed $flags }
+                }
+            } elseif ($b.Protocol -eq 'net.tcp') {
+                $port, $hostPart = $b.BindingInformation.Split(':', 2)
+                $view.port = [int]$port; $view.host = $hostPart
+            }
+            [void]$bindings.Add($view)
+        }
+        $ftp = $null
+        if (@($site.Bindings | Where-Object { $_.Protocol -eq 'ftp' }).Count -gt 0) {
+            $ssl = $site.GetChildElement('ftpServer').GetChildElement('security').GetChildElement('ssl')
+            $ftp = @{
+                certificate_hash = $(if ($ssl['serverCertHash']) { ([string]$ssl['serverCertHash']).ToUpperInvariant() } else { $null })
+                certificate_store = [string]$ssl['serverCertStoreName']
+                control_channel_policy = [string]$ssl['controlChannelPolicy']
+                data_channel_policy = [string]$ssl['dataChannelPolicy']
+            }
+        }
+        [void]$sites.Add([ordered]@{
+            id = [int]$site.Id; name = $site.Name; state = $state
+            physical_path = [Environment]::ExpandEnvironmentVariables($site.Applications['/'].VirtualDirectories['/'].PhysicalPath)
+            app_pool = $site.Applications['/'].ApplicationPoolName
+            start_error = $null
+            bindings = @($bindings); ftp_ssl = $ftp
+        })
+    }
+    Set-OpStep 'read_http_sys'
+    $httpSys = Get-HttpSysTable
+    @{ sites = @($sites | Sort-Object { $_.id }); http_sys = @($httpSys) }
+}
+
+# The files matching $Spec.patterns under the folder or UNC share $Spec.path (connected with $Spec.credential), bytes
+# and SHA-256 included; a file over $Spec.max_file_bytes is listed as skipped.
+function Read-Files($Spec, [string]$ReadStep = 'read_files') {
+    Set-OpStep 'connect'
+    $path = [string]$Spec.path
+    if (-not $path) { throw (New-OpError 'bad_params' "parameter 'files.path' is required") }
+    $patterns = @('*.pfx', '*.p12')
+    if ($null -ne $Spec.patterns) { $patterns = @($Spec.patterns) }
+    $recurse = $true
+    if ($null -ne $Spec.recurse) { $recurse = [bool]$Spec.recurse }
+    $maxBytes = [long]4194304
+    if ($null -ne $Spec.max_file_bytes) { $maxBytes = [long]$Spec.max_file_bytes }
+    $drive = Connect-Folder $path $Spec.credential
+    try {
+        Set-OpStep 'list'
+        if (-not (Test-Path -LiteralPath $path -PathType Container)) {
+            throw (New-OpError 'path_not_found' "Cannot find path '$path' because it does not exist.")
+        }
+        $items = @(Get-ChildItem -LiteralPath $path -File -Recurse:$recurse -ErrorAction Stop |
+            Where-Object { $name = $_.Name; @($patterns | Where-Object { $name -like $_ }).Count -gt 0 } |
+            Sort-Object FullName)
+        Set-OpStep $ReadStep
+        $files = New-Object System.Collections.ArrayList
+        $sha = [Security.Cryptography.SHA256]::Create()
+        foreach ($item in $items) {
+            $tooLarge = $item.Length -gt $maxBytes
+            $bytes = $null
+            $digest = $null
+            if (-not $tooLarge) {
+                $bytes = [IO.File]::ReadAllBytes($item.FullName)
+                $digest = ([BitConverter]::ToString($sha.ComputeHash($bytes))).Replace('-', '').ToLowerInvariant()
+            }
+            [void]$files.Add([ordered]@{
+                path = $item.FullName; name = $item.Name; size = $item.Length
+                modified = Format-IsoDate $item.LastWriteTimeUtc
+                sha256 = $digest
+                content_b64 = $(if ($bytes) { [Convert]::ToBase64String($bytes) } else { $null })
+                skipped = $(if ($tooLarge) { 'too_large' } else { $null })
+            })
+        }
+        @{ path = $path; files = @($files) }
+    } finally { Disconnect-Folder $drive }
+}
