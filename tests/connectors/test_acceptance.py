@@ -30,7 +30,7 @@ from tests.connectors.helpers import (
     onboard,
     served_thumbprint,
 )
-from tests.devices.labs import redis_broker_in_use, running_lab
+from tests.devices.labs import redis_broker_in_use
 from tests.enrollment.helpers import builtin_account, enrollment_payload
 from tests.fixtures.users import make_user
 
@@ -38,11 +38,6 @@ pytestmark = pytest.mark.integration
 
 SHOP = "MS IIS::Shop::*:443:shop.lab.test:CS:(SNI)"
 DEADLINE = 120
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    yield from running_lab()
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ The demo lab over real WinRM and real TLS, with the preview and the executor run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from connectors.choices import PushStep
 from connectors.models import AppConnector, PushDevice
@@ -26,19 +23,8 @@ from tests.connectors.helpers import (
     served_thumbprint,
     store_thumbprints,
 )
-from tests.devices.labs import running_lab
 
 SHOP = "MS IIS::Shop::*:443:shop.lab.test:CS:(SNI)"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    yield from running_lab()
-
-
-@pytest.fixture
-def people(requester: Any, approver: Any, approver_b: Any, implementer: Any) -> dict[str, Any]:
-    return {"requester": requester, "approvers": [approver, approver_b], "implementer": implementer}
 
 
 def _issued_by(ca: LabCA, common_name: str) -> Any:

@@ -5,10 +5,7 @@ real WinRM, with the executor run in this process (test_push_lab.py)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from connectors.choices import PushStep
 from connectors.models import AppConnector, PushDevice
@@ -24,20 +21,9 @@ from tests.connectors.helpers import (
     onboard,
     push_through,
 )
-from tests.devices.labs import running_lab
 
 FOLDER = "C:\\certs\\incoming"
 PATH = f"{FOLDER}\\files.lab.test.pfx"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    yield from running_lab()
-
-
-@pytest.fixture
-def people(requester: Any, approver: Any, approver_b: Any, implementer: Any) -> dict[str, Any]:
-    return {"requester": requester, "approvers": [approver, approver_b], "implementer": implementer}
 
 
 def _files(device: Device) -> dict[str, str | None]:

@@ -7,7 +7,6 @@ real -- the simulator's WinRM endpoint, its IIS model and its TLS listeners, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,19 +28,8 @@ from tests.connectors.helpers import (
     request_and_preview,
     served_thumbprint,
 )
-from tests.devices.labs import running_lab
 
 SHOP = "MS IIS::Shop::*:443:shop.lab.test:CS:(SNI)"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    yield from running_lab()
-
-
-@pytest.fixture
-def people(requester: Any, approver: Any, approver_b: Any, implementer: Any) -> dict[str, Any]:
-    return {"requester": requester, "approvers": [approver, approver_b], "implementer": implementer}
 
 
 def _push(connector: AppConnector, people: dict[str, Any]) -> tuple[Any, list[PushDevice]]:

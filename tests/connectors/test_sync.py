@@ -3,10 +3,7 @@ in this process), and the push-validation sweep over real TLS."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from certificates.models import Certificate
 from connectors.choices import ConnectorSource, SyncStatus
@@ -22,14 +19,8 @@ from tests.connectors.helpers import (
     onboard,
     push_through,
 )
-from tests.devices.labs import running_lab
 
 SHOP = "MS IIS::Shop::*:443:shop.lab.test:CS:(SNI)"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    yield from running_lab()
 
 
 def test_discovery_creates_a_profile_connector_per_binding_and_rediscovery_does_not_duplicate(
