@@ -164,6 +164,28 @@ function Disconnect-Folder($DriveName) {
     if ($DriveName) { Remove-PSDrive -Name $DriveName -Scope Script -ErrorAction SilentlyContinue }
 }
 
+# One certificate of a LocalMachine store as the portal reads it (list_store_certificates, discovery_snapshot).
+function ConvertTo-StoreCertificateView($Cert, [string]$StoreName, [bool]$IncludeDer) {
+    $algorithm = $Cert.PublicKey.Oid.FriendlyName
+    $size = 0
+    if ($Cert.PublicKey.Oid.Value -eq '1.2.840.113549.1.1.1') { $algorithm = 'RSA'; $size = $Cert.PublicKey.Key.KeySize }
+    elseif ($Cert.PublicKey.Oid.Value -eq '1.2.840.10045.2.1') {
+        $algorithm = 'ECDSA'
+        $size = ([Security.Cryptography.X509Certificates.ECDsaCertificateExtensions]::GetECDsaPublicKey($Cert)).KeySize
+    }
+    $entry = [ordered]@{
+        store = $StoreName; thumbprint = $Cert.Thumbprint; subject = $Cert.Subject; issuer = $Cert.Issuer
+        serial_number = $Cert.SerialNumber
+        not_before = Format-IsoDate $Cert.NotBefore; not_after = Format-IsoDate $Cert.NotAfter
+        friendly_name = $Cert.FriendlyName; has_private_key = $Cert.HasPrivateKey
+        key_provider = Get-KeyProvider $Cert; key_algorithm = $algorithm; key_size = $size
+        dns_names = Get-SanDnsNames $Cert
+        enhanced_key_usages = @($Cert.EnhancedKeyUsageList | ForEach-Object { $_.ObjectId })
+    }
+    if ($IncludeDer) { $entry.der_b64 = [Convert]::ToBase64String($Cert.RawData) }
+    $entry
+}
+
 # -- what discovery and validation read (list_sites, list_files and discovery_snapshot share these) -------------------
 
 # Every site (started or not) with every binding, FTP SSL settings, and the HTTP.sys ssl table.
