@@ -259,6 +259,46 @@ def insert_rows(
     return rows
 
 
+def _column_values(field: Any, objs: Sequence[Any]) -> list[Any]:
+    """One column of `objs` as psycopg dumps it into a PostgreSQL array (JSON as jsonb, memoryviews as bytes)."""
+    from psycopg.types.json import Jsonb
+
+    values = [getattr(obj, field.attname) for obj in objs]
+    kind = field.get_internal_type()
+    if kind == "JSONField":
+        return [None if v is None else Jsonb(v) for v in values]
+    if kind == "BinaryField":
+        return [None if v is None else bytes(v) for v in values]
+    return values
+
+
+def update_rows(model: type[models.Model], objs: Sequence[Any], field_names: Sequence[str]) -> None:
+    """UPDATE each object's `field_names` by primary key. On PostgreSQL one statement joins the table with one
+    array per column (unnest), so the cost does not grow with a CASE per row as `bulk_update`'s does; elsewhere
+    `bulk_update`."""
+    from django.db import connection
+
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objs, list(field_names), batch_size=500)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields: list[Any] = [meta.get_field(name) for name in field_names]
+    arrays: list[list[Any]] = [[obj.pk for obj in objs], *(_column_values(field, objs) for field in fields)]
+    casts = ["%b::bigint[]", *(f"%b::{PG_ARRAY_TYPES[field.get_internal_type()]}" for field in fields)]
+    columns = [quote(str(f.column)) for f in fields]
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    # Quoted names from the model's metadata; every value travels as an array parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
+        f"FROM unnest({', '.join(casts)}) AS v(pk, {', '.join(columns)}) WHERE t.{quote(str(meta.pk.column))} = v.pk"
+    )
+    with binding_cursor() as cursor:
+        cursor.execute(sql, arrays)
+
+
 def _insert_parts(
     model: type[models.Model], field_names: Sequence[str], returning: Sequence[str], conflict: str | None
 ) -> tuple[str, list[Any], str, str]:
@@ -308,19 +348,13 @@ def _pg_unnest_statement(
     """The unnest() INSERT of `objs` and its parameters. With `resolve_certificate` (an attribute holding a SHA-256),
     a `certificate_id` left None is looked up by that SHA-256 when the statement runs, so it can follow the INSERT of
     the certificates in the same pipeline."""
-    from psycopg.types.json import Jsonb
-
     select: list[str] = []
     scalars: list[Any] = []
     arrays: list[list[Any]] = []
     casts: list[str] = []
     for column in fields:
         kind = column.get_internal_type()
-        values = [getattr(obj, column.attname) for obj in objs]
-        if kind == "JSONField":
-            values = [None if v is None else Jsonb(v) for v in values]
-        elif kind == "BinaryField":
-            values = [None if v is None else bytes(v) for v in values]
+        values = _column_values(column, objs)
         first = values[0]
         if kind != "JSONField" and all(v == first and type(v) is type(first) for v in values):
             # One value for every row (status, group, timestamps, counters...): one scalar parameter, as an array

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
-from certificates.bulk import insert_rows
+from certificates.bulk import insert_rows, update_rows
 from certificates.choices import INVENTORY_STATUSES, BindingKind, LocationKind, LocationState
 from certificates.hooks import register_connector_summaries
 from certificates.models import CertificateBinding, CertificateLocation
@@ -37,7 +37,7 @@ from connectors.choices import (
     TargetKind,
 )
 from connectors.models import AppConnector, ConnectorTarget, PushDevice
-from connectors.validation import endpoints_deactivate, endpoints_replace, update_rows
+from connectors.validation import endpoints_deactivate, endpoints_replace
 from devices.profiles import format_ip, profile_name
 from discovery.hooks import DeviceDiscovered, on_device_discovered
 from workorders.models import WorkOrder

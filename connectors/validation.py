@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Count, Model, Q
+from django.db import transaction
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from certificates.bulk import PG_ARRAY_TYPES, insert_rows
+from certificates.bulk import insert_rows, update_rows
 from connectors.choices import CheckSource, SweepState, SyncStatus
 from connectors.endpoints import CheckResult
 from connectors.models import AppConnector, ConnectorEndpoint, EndpointCheck, PushDevice, ValidationSweep
@@ -43,40 +43,6 @@ CHECK_FIELDS = (
     "error",
     "at",
 )
-
-
-def update_rows(model: type[Model], objs: Sequence[Model], field_names: Sequence[str]) -> None:
-    """UPDATE each object's `field_names` by primary key. On PostgreSQL one statement joins the table with one
-    array per column (unnest), so the cost does not grow with a CASE per row as `bulk_update`'s does; elsewhere
-    `bulk_update`."""
-    if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objs, list(field_names), batch_size=500)
-        return
-    from psycopg.types.json import Jsonb
-
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields: list[Any] = [meta.get_field(name) for name in field_names]
-    arrays: list[list[Any]] = [[obj.pk for obj in objs]]
-    casts = ["%b::bigint[]"]
-    for field in fields:
-        kind = field.get_internal_type()
-        values = [getattr(obj, field.attname) for obj in objs]
-        if kind == "JSONField":
-            values = [None if v is None else Jsonb(v) for v in values]
-        arrays.append(values)
-        casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
-    columns = [quote(str(f.column)) for f in fields]
-    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
-    # Quoted names from the model's metadata; every value travels as an array parameter.
-    sql = (
-        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
-        f"FROM unnest({', '.join(casts)}) AS v(pk, {', '.join(columns)}) WHERE t.{quote(str(meta.pk.column))} = v.pk"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
 
 
 def checks_record(
