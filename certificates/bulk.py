@@ -12,11 +12,14 @@ id order (two devices that share a certificate cannot deadlock, and counter delt
 
 from __future__ import annotations
 
+import json
 import logging
+from binascii import b2a_base64
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any
 
@@ -202,18 +205,21 @@ CERTIFICATE_INSERT_FIELDS = (
 )
 
 
-# PostgreSQL array types for the unnest() insert, by Django field type.
-PG_ARRAY_TYPES = {
-    "CharField": "text[]",
-    "TextField": "text[]",
-    "BinaryField": "bytea[]",
-    "JSONField": "jsonb[]",
-    "DateTimeField": "timestamptz[]",
-    "BooleanField": "boolean[]",
-    "PositiveIntegerField": "bigint[]",
-    "IntegerField": "bigint[]",
-    "ForeignKey": "bigint[]",
+# PostgreSQL types of the json_to_recordset() columns, by Django field type: each batch of rows travels as one JSON
+# text parameter (the json module encodes it in C, where psycopg dumps array parameters element by element in
+# Python); bytes as base64 (decoded by `_pg_value`), date-times in ISO 8601.
+PG_RECORD_TYPES = {
+    "CharField": "text",
+    "TextField": "text",
+    "BinaryField": "text",
+    "JSONField": "jsonb",
+    "DateTimeField": "timestamptz",
+    "BooleanField": "boolean",
+    "PositiveIntegerField": "bigint",
+    "IntegerField": "bigint",
+    "ForeignKey": "bigint",
 }
+_json_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def insert_rows(
@@ -229,10 +235,9 @@ def insert_rows(
 
     Hand-built rather than `bulk_create`, which returns no ids with ignore_conflicts (telling our rows from a
     concurrent worker's would cost another query) and spends most of its time compiling wide multi-row SQL. On
-    PostgreSQL the rows travel as one array per column through unnest() (a short statement whatever the row count),
-    or for big batches are COPYed into a temporary staging table (psycopg formats COPY rows in C, while array
-    parameters are formatted in Python, byte by byte for DER) and inserted from there. Elsewhere (SQLite >= 3.35)
-    as multi-row VALUES lists prepared by the model fields.
+    PostgreSQL the rows travel as one JSON parameter through json_to_recordset() (a short statement whatever the
+    row count), or for big batches are COPYed into a temporary staging table and inserted from there. Elsewhere
+    (SQLite >= 3.35) as multi-row VALUES lists prepared by the model fields.
     """
     if not objs:
         return []
@@ -245,7 +250,7 @@ def insert_rows(
         with binding_cursor() as cursor:
             if len(objs) > COPY_THRESHOLD:
                 return _pg_copy_insert(cursor, meta.db_table, fields, objs, columns, tail)
-            return _pg_unnest_insert(cursor, table, fields, objs, columns, tail)
+            return _pg_recordset_insert(cursor, table, fields, objs, columns, tail)
     with connection.cursor() as cursor:
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
         limit = connection.features.max_query_params or 999
@@ -259,23 +264,64 @@ def insert_rows(
     return rows
 
 
-def _column_values(field: Any, objs: Sequence[Any]) -> list[Any]:
-    """One column of `objs` as psycopg dumps it into a PostgreSQL array (JSON as jsonb, memoryviews as bytes)."""
-    from psycopg.types.json import Jsonb
-
-    values = [getattr(obj, field.attname) for obj in objs]
+def _json_values(field: Any, objs: Sequence[Any]) -> list[Any]:
+    """One column of `objs` as it goes into the JSON of a recordset (see PG_RECORD_TYPES)."""
+    values = list(map(attrgetter(field.attname), objs))
     kind = field.get_internal_type()
-    if kind == "JSONField":
-        return [None if v is None else Jsonb(v) for v in values]
     if kind == "BinaryField":
-        return [None if v is None else bytes(v) for v in values]
+        return [None if v is None else b2a_base64(v, newline=False).decode("ascii") for v in values]
+    if kind == "DateTimeField":
+        return [None if v is None else v.isoformat() for v in values]
     return values
 
 
+def _pg_value(kind: str, expression: str) -> str:
+    """`expression` (a recordset column) as the field's own type."""
+    return f"decode({expression}, 'base64')" if kind == "BinaryField" else expression
+
+
+def _pg_recordset(
+    fields: Sequence[Any], objs: Sequence[Any], *extra: tuple[str, list[Any]]
+) -> tuple[list[Any], str, list[str]]:
+    """`objs` as the parameters of `... FROM json_to_recordset(%s::json) AS u(<definitions>)`: (the parameters, the
+    column definitions, the select expression of each field). `extra` adds (type, values) columns after the fields'.
+    A field with one value for every row (status, group, timestamps, counters...) is one parameter of its own, ahead
+    of the JSON (a time stamp's ISO text costs more than the rest of its row)."""
+    scalars: list[Any] = []
+    select: list[str] = []
+    columns: list[list[Any]] = []
+    types: list[str] = []
+    for model_field in fields:
+        kind = model_field.get_internal_type()
+        values = (
+            _json_values(model_field, objs)
+            if kind != "DateTimeField"
+            else list(map(attrgetter(model_field.attname), objs))
+        )
+        if kind != "JSONField" and values.count(values[0]) == len(values):
+            select.append(_pg_value(kind, f"%s::{PG_RECORD_TYPES[kind]}"))
+            scalars.append(values[0])
+            continue
+        if kind == "DateTimeField":
+            values = [None if v is None else v.isoformat() for v in values]
+        select.append(_pg_value(kind, f"u.c{len(columns)}"))
+        columns.append(values)
+        types.append(PG_RECORD_TYPES[kind])
+    extra_names = [f"u.c{len(columns) + i}" for i in range(len(extra))]
+    columns += [values for _, values in extra]
+    types += [kind for kind, _ in extra]
+    if not columns:  # json_to_recordset() needs a column: the row numbers
+        columns.append(list(range(len(objs))))
+        types.append("bigint")
+    names = [f"c{i}" for i in range(len(columns))]
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    definitions = ", ".join(f"{name} {kind}" for name, kind in zip(names, types, strict=True))
+    return [*scalars, _json_encode(rows)], definitions, [*select, *extra_names]
+
+
 def update_rows(model: type[models.Model], objs: Sequence[Any], field_names: Sequence[str]) -> None:
-    """UPDATE each object's `field_names` by primary key. On PostgreSQL one statement joins the table with one
-    array per column (unnest), so the cost does not grow with a CASE per row as `bulk_update`'s does; elsewhere
-    `bulk_update`."""
+    """UPDATE each object's `field_names` by primary key. On PostgreSQL one statement joins the table with the rows'
+    recordset, so the cost does not grow with a CASE per row as `bulk_update`'s does; elsewhere `bulk_update`."""
     from django.db import connection
 
     if not objs:
@@ -286,17 +332,15 @@ def update_rows(model: type[models.Model], objs: Sequence[Any], field_names: Seq
     meta = model._meta
     quote = connection.ops.quote_name
     fields: list[Any] = [meta.get_field(name) for name in field_names]
-    arrays: list[list[Any]] = [[obj.pk for obj in objs], *(_column_values(field, objs) for field in fields)]
-    casts = ["%b::bigint[]", *(f"%b::{PG_ARRAY_TYPES[field.get_internal_type()]}" for field in fields)]
-    columns = [quote(str(f.column)) for f in fields]
-    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
-    # Quoted names from the model's metadata; every value travels as an array parameter.
+    params, definitions, values = _pg_recordset(fields, objs, ("bigint", [obj.pk for obj in objs]))
+    assignments = ", ".join(f"{quote(str(f.column))} = {v}" for f, v in zip(fields, values, strict=False))
+    # Quoted names from the model's metadata; every value travels as a parameter.
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
-        f"FROM unnest({', '.join(casts)}) AS v(pk, {', '.join(columns)}) WHERE t.{quote(str(meta.pk.column))} = v.pk"
+        f"FROM json_to_recordset(%s::json) AS u({definitions}) WHERE t.{quote(str(meta.pk.column))} = {values[-1]}"
     )
     with binding_cursor() as cursor:
-        cursor.execute(sql, arrays)
+        cursor.execute(sql, params)
 
 
 def _insert_parts(
@@ -320,7 +364,7 @@ def binding_cursor() -> Any:
     sends parameters separately from the statement (server-side binding), in binary where the SQL says `%b`.
 
     Django's own cursors bind on the client: every parameter is quoted into the SQL text in Python, which for the
-    unnest() arrays of a 50-certificate host (DER, JSON) cost ~12 ms per statement -- more than PostgreSQL's work.
+    bulk statement of a 50-certificate host (DER, JSON) cost ~12 ms per statement -- more than PostgreSQL's work.
     """
     from django.db import connection
     from django.db.backends.postgresql.base import ServerBindingCursor
@@ -331,12 +375,12 @@ def binding_cursor() -> Any:
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-# Up to this many rows, one statement with one array per column; above it, COPY into a staging table (its set-up
+# Up to this many rows, one statement with one JSON parameter; above it, COPY into a staging table (its set-up
 # and the truncation at commit cost a few milliseconds, which a big batch repays in formatting time).
 COPY_THRESHOLD = 200
 
 
-def _pg_unnest_statement(
+def _pg_recordset_statement(
     table: str,
     fields: list[Any],
     objs: Sequence[Any],
@@ -345,45 +389,25 @@ def _pg_unnest_statement(
     *,
     resolve_certificate: str | None = None,
 ) -> tuple[str, list[Any]]:
-    """The unnest() INSERT of `objs` and its parameters. With `resolve_certificate` (an attribute holding a SHA-256),
-    a `certificate_id` left None is looked up by that SHA-256 when the statement runs, so it can follow the INSERT of
-    the certificates in the same pipeline."""
-    select: list[str] = []
-    scalars: list[Any] = []
-    arrays: list[list[Any]] = []
-    casts: list[str] = []
-    for column in fields:
-        kind = column.get_internal_type()
-        values = _column_values(column, objs)
-        first = values[0]
-        if kind != "JSONField" and all(v == first and type(v) is type(first) for v in values):
-            # One value for every row (status, group, timestamps, counters...): one scalar parameter, as an array
-            # parameter is dumped element by element in Python.
-            select.append(f"%b::{PG_ARRAY_TYPES[kind][:-2]}")
-            scalars.append(first)
-        else:
-            select.append(f"u.c{len(arrays)}")
-            casts.append(f"%b::{PG_ARRAY_TYPES[kind]}")
-            arrays.append(values)
+    """The INSERT of `objs` from a JSON recordset, and its parameter. With `resolve_certificate` (an attribute holding
+    a SHA-256), a `certificate_id` left None is looked up by that SHA-256 when the statement runs, so it can follow
+    the INSERT of the certificates in the same pipeline."""
+    extra = [("text", [getattr(obj, resolve_certificate) for obj in objs])] if resolve_certificate else []
+    params, definitions, select = _pg_recordset(fields, objs, *extra)
     if resolve_certificate is not None:
+        sha256 = select.pop()
         position = [f.attname for f in fields].index("certificate_id")
-        lookup = f"SELECT c.id FROM certificates_certificate c WHERE c.sha256 = u.c{len(arrays)}"  # noqa: S608
+        lookup = f"SELECT c.id FROM certificates_certificate c WHERE c.sha256 = {sha256}"  # noqa: S608
         select[position] = f"COALESCE({select[position]}::bigint, ({lookup}))"
-        casts.append("%b::text[]")
-        arrays.append([getattr(obj, resolve_certificate) for obj in objs])
-    if not arrays:  # unnest() needs an array: the row numbers
-        casts.append("%b::bigint[]")
-        arrays.append(list(range(len(objs))))
-    names = ", ".join(f"c{i}" for i in range(len(arrays)))
-    # Quoted names from the model's metadata; the values go in as parameters (the select list's come first).
-    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM unnest({', '.join(casts)}) AS u({names})"  # noqa: S608
-    return f"{sql} {tail}", [*scalars, *arrays]
+    # Quoted names from the model's metadata; the values travel as parameters (the select list's before the JSON).
+    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(select)} FROM json_to_recordset(%s::json) AS u({definitions})"  # noqa: S608,E501
+    return f"{sql} {tail}", params
 
 
-def _pg_unnest_insert(
+def _pg_recordset_insert(
     cursor: Any, table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
 ) -> list[tuple[Any, ...]]:
-    sql, params = _pg_unnest_statement(table, fields, objs, columns, tail)
+    sql, params = _pg_recordset_statement(table, fields, objs, columns, tail)
     cursor.execute(sql, params)
     return list(cursor.fetchall())
 
@@ -391,8 +415,6 @@ def _pg_unnest_insert(
 def _pg_copy_insert(
     cursor: Any, db_table: str, fields: list[Any], objs: Sequence[Any], columns: str, tail: str
 ) -> list[tuple[Any, ...]]:
-    import json
-
     stage = f"_stage_{db_table}"
     # Created once per connection, emptied at every commit; only the inserted columns, no constraints.
     cursor.execute(
@@ -463,11 +485,11 @@ def _insert_certificates_and_locations(
             cert_cursor = location_cursor = None
             if certificates:
                 cert_cursor = binding_cursor()
-                cert_cursor.execute(*_pg_unnest_statement(*cert_parts[:2], certificates, *cert_parts[2:]))
+                cert_cursor.execute(*_pg_recordset_statement(*cert_parts[:2], certificates, *cert_parts[2:]))
             if locations:
                 location_cursor = binding_cursor()
                 location_cursor.execute(
-                    *_pg_unnest_statement(
+                    *_pg_recordset_statement(
                         *location_parts[:2], locations, *location_parts[2:], resolve_certificate="sha256"
                     )
                 )
