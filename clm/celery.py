@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from celery.signals import worker_init as worker_init_signal
-from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clm.settings")
 
@@ -40,6 +40,18 @@ def route_task(name: str, args: Any, kwargs: Any, options: dict[str, Any], task:
 @worker_process_init.connect
 def _reset_db_connections(**_: Any) -> None:
     # A forked worker child must not reuse the parent's database socket.
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _retire_db_connections(**_: Any) -> None:
+    """What Django does around each request, around each task: a connection that is broken, past CONN_MAX_AGE, or
+    left outside autocommit is closed; a healthy one serves the next task. (Celery's own Django fixup would close
+    every connection around every task; CELERY_DB_REUSE_MAX in the settings holds it back.)"""
     from django.db import connections
 
     for conn in connections.all(initialized_only=True):

@@ -36,3 +36,32 @@ def test_device_tasks_go_to_the_devices_queue_with_time_limits(settings: Any) ->
 def test_an_explicit_queue_wins_over_the_default_route() -> None:
     assert route_task("tests.probe_device", [], {}, {"queue": "gw.dmz"}, task=_probe) == {"queue": "gw.dmz"}
     assert route_task("clm.run_job", [], {}, {}, task=None) == {"queue": "default"}
+
+
+def _postrun() -> None:
+    from celery.signals import task_postrun
+
+    task_postrun.send(sender=_probe, task_id="t", task=_probe, args=(), kwargs={}, retval=None, state="SUCCESS")
+
+
+def test_workers_keep_a_healthy_database_connection_between_tasks(transactional_db: Any) -> None:
+    """A new PostgreSQL connection per task costs the server more than a discovered host's writes: Celery's fixup is
+    held back, and a connection is retired only as Django retires a web one (too old, broken)."""
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.close()
+    connection.settings_dict["CONN_MAX_AGE"] = 60
+    try:
+        connection.ensure_connection()
+        raw = connection.connection
+        DjangoWorkerFixup(app).close_database()  # what Celery does around each task
+        _postrun()
+        assert connection.connection is raw
+        connection.close_at = 0  # past CONN_MAX_AGE
+        _postrun()
+        assert connection.connection is None
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = max_age
+        connection.close()
