@@ -7,7 +7,8 @@
 2. X.509 ingestion (parse with discovery's parser `parse_der_for_inventory` + bulk upsert into PostgreSQL through
    `device_findings_apply`, 50 certificates per device as a host's store) as a share of the raw parse rate (the
    full-fields `certificates.x509.parse_der`, which also re-encodes the DER and hashes the public key) in the same
-   run. Target: >= 40 %.
+   run: three interleaved rounds, each on new certificates (its raw parse, then its ingestion), the verdict on the
+   median of the rounds' shares. Target: >= 40 %.
 
     python benchmarks/ingest.py [--pfx 1000] [--certificates 5000] [--per-device 50]
 
@@ -151,80 +152,87 @@ def bench_pfx(count: int) -> None:
         assert mine.leaf_der == theirs.cert.certificate.public_bytes(serialization.Encoding.DER)
 
 
-def bench_x509(count: int, per_device: int) -> None:
-    from certificates.bulk import DeviceFindings, FoundLocation, IngestOptions, device_findings_apply
+def _device_findings(chunk: list[bytes]) -> object:
+    from certificates.bulk import DeviceFindings, FoundLocation
+    from certificates.x509 import parse_der_for_inventory
+
+    findings = DeviceFindings(scanned_kinds={"store"})
+    for der in chunk:
+        parsed = parse_der_for_inventory(der)
+        findings.certificates[parsed.sha256] = parsed
+        key = f"store:My:{parsed.thumbprint}"
+        findings.locations.append(FoundLocation(kind="store", key=key, sha256=parsed.sha256, store="My"))
+        findings.present_location_keys.add(key)
+    return findings
+
+
+def bench_x509(count: int, per_device: int, rounds: int = 3) -> None:
+    """`rounds` interleaved rounds, each on `count` new certificates: the raw parse rate over them, then their
+    ingestion (parse + upsert) into new devices, so that both sides of a round's share see the same machine. The
+    verdict is on the median share."""
+    from certificates.bulk import IngestOptions, device_findings_apply
     from certificates.models import Certificate
     from certificates.selectors import group_default
-    from certificates.x509 import parse_der, parse_der_for_inventory
+    from certificates.x509 import parse_der
     from devices.models import Device, Gateway
 
     ca, ca_key = make_ca()
-    t0 = time.perf_counter()
-    ders = [
-        leaf(i, ec.generate_private_key(ec.SECP256R1()).public_key(), ca, ca_key).public_bytes(
-            serialization.Encoding.DER
-        )
-        for i in range(count)
-    ]
-    print(f"\nX.509: {count} distinct certificates built in {time.perf_counter() - t0:.1f} s")
-
-    raw = []
-    for _ in range(3):
+    gateway = Gateway.objects.get(mode="integrated")
+    options = IngestOptions(status="managed", default_group_id=group_default().pk)
+    existing = Certificate.objects.count()
+    print(f"\nX.509: {rounds} rounds of {count} distinct certificates, {per_device} per device")
+    print("round   raw parse/s   ingest/s   share   device p50   device p95")
+    shares, raws, ingests = [], [], []
+    for round_ in range(rounds):
+        first = round_ * count
+        ders = [
+            leaf(first + i, ec.generate_private_key(ec.SECP256R1()).public_key(), ca, ca_key).public_bytes(
+                serialization.Encoding.DER
+            )
+            for i in range(count)
+        ]
         start = time.perf_counter()
         for der in ders:
             parse_der(der)
-        raw.append(rate(count, time.perf_counter() - start))
-    raw_rate = max(raw)
+        raw_rate = rate(count, time.perf_counter() - start)
 
-    gateway = Gateway.objects.get(mode="integrated")
-    devices = Device.objects.bulk_create(
-        [
-            Device(name=f"bench-{i:05d}", hostname=f"10.0.{i // 250}.{i % 250}", gateway=gateway)
-            for i in range((count + per_device - 1) // per_device)
-        ]
-    )
-    group_id = group_default().pk
-    options = IngestOptions(status="managed", default_group_id=group_id)
-    durations = []
-    start = time.perf_counter()
-    for index, device in enumerate(devices):
-        t = time.perf_counter()
-        chunk = ders[index * per_device : (index + 1) * per_device]
-        findings = DeviceFindings(scanned_kinds={"store"})
-        for der in chunk:
-            parsed = parse_der_for_inventory(der)
-            findings.certificates[parsed.sha256] = parsed
-            key = f"store:My:{parsed.thumbprint}"
-            findings.locations.append(FoundLocation(kind="store", key=key, sha256=parsed.sha256, store="My"))
-            findings.present_location_keys.add(key)
-        device_findings_apply(device_id=device.pk, findings=findings, options=options)
-        durations.append(time.perf_counter() - t)
-    ingest_rate = rate(count, time.perf_counter() - start)
-    assert Certificate.objects.count() >= count
-    share = ingest_rate / raw_rate * 100
-    print(f"raw parse (parse_der, full fields):        {raw_rate:8.0f} certificates/s (best of 3)")
-    p50 = statistics.median(durations) * 1000
-    p95 = statistics.quantiles(durations, n=20)[-1] * 1000
+        devices = Device.objects.bulk_create(
+            [
+                Device(name=f"bench-{n:06d}", hostname=f"10.{n // 62500}.{n // 250 % 250}.{n % 250}", gateway=gateway)
+                for n in range(first // per_device, (first + count + per_device - 1) // per_device)
+            ]
+        )
+        durations = []
+        start = time.perf_counter()
+        for index, device in enumerate(devices):
+            t = time.perf_counter()
+            findings = _device_findings(ders[index * per_device : (index + 1) * per_device])
+            device_findings_apply(device_id=device.pk, findings=findings, options=options)  # type: ignore[arg-type]
+            durations.append(time.perf_counter() - t)
+        ingest_rate = rate(count, time.perf_counter() - start)
+        share = ingest_rate / raw_rate * 100
+        raws.append(raw_rate)
+        ingests.append(ingest_rate)
+        shares.append(share)
+        p50 = statistics.median(durations) * 1000
+        p95 = statistics.quantiles(durations, n=20)[-1] * 1000
+        print(f"{round_ + 1:>5} {raw_rate:>13.0f} {ingest_rate:>10.0f} {share:>6.0f} % {p50:>9.1f} ms {p95:>9.1f} ms")
+    assert Certificate.objects.count() == existing + rounds * count
+    share = statistics.median(shares)
     print(
-        f"ingest (parse + bulk upsert, {per_device}/device): {ingest_rate:8.0f} certificates/s; "
-        f"per device p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        f"median: raw parse (parse_der, full fields) {statistics.median(raws):.0f}/s, "
+        f"ingest (parse + bulk upsert) {statistics.median(ingests):.0f}/s"
     )
     verdict = "met" if share >= 40 else "NOT met"
-    print(f"target: ingestion >= 40 % of the raw parse rate: {share:.0f} % -> {verdict}")
+    print(f"target: ingestion >= 40 % of the raw parse rate: median share {share:.0f} % -> {verdict}")
 
-    # A rerun (nothing new on the hosts) costs no inserts.
+    # A rerun of the last round's hosts (nothing new on them) costs no inserts.
     start = time.perf_counter()
-    for index, device in enumerate(devices[: max(1, len(devices) // 4)]):
-        chunk = ders[index * per_device : (index + 1) * per_device]
-        findings = DeviceFindings(scanned_kinds={"store"})
-        for der in chunk:
-            parsed = parse_der_for_inventory(der)
-            findings.certificates[parsed.sha256] = parsed
-            key = f"store:My:{parsed.thumbprint}"
-            findings.locations.append(FoundLocation(kind="store", key=key, sha256=parsed.sha256, store="My"))
-            findings.present_location_keys.add(key)
-        device_findings_apply(device_id=device.pk, findings=findings, options=options)
-    rerun = rate(min(count, max(1, len(devices) // 4) * per_device), time.perf_counter() - start)
+    hosts = max(1, len(devices) // 4)
+    for index, device in enumerate(devices[:hosts]):
+        findings = _device_findings(ders[index * per_device : (index + 1) * per_device])
+        device_findings_apply(device_id=device.pk, findings=findings, options=options)  # type: ignore[arg-type]
+    rerun = rate(min(count, hosts * per_device), time.perf_counter() - start)
     print(f"rerun of unchanged hosts (parse + no-op upsert): {rerun:8.0f} certificates/s")
 
 
