@@ -48,14 +48,18 @@ def _reset_db_connections(**_: Any) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _retire_db_connections(**_: Any) -> None:
+def _retire_db_connections(sender: Any = None, **_: Any) -> None:
     """What Django does around each request, around each task: a connection that is broken, past CONN_MAX_AGE, or
     left outside autocommit is closed; a healthy one serves the next task. (Celery's own Django fixup would close
-    every connection around every task; CELERY_DB_REUSE_MAX in the settings holds it back.)"""
+    every connection around every task; CELERY_DB_REUSE_MAX in the settings holds it back.) Not for a task applied
+    eagerly, whose caller's connection (and transaction) it shares."""
     from django.db import connections
 
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
     for conn in connections.all(initialized_only=True):
-        conn.close_if_unusable_or_obsolete()
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 @worker_init_signal.connect
