@@ -7,7 +7,7 @@
 2. X.509 ingestion (parse with discovery's parser `parse_der_for_inventory` + bulk upsert into PostgreSQL through
    `device_findings_apply`, 50 certificates per device as a host's store) as a share of the raw parse rate (the
    full-fields `certificates.x509.parse_der`, which also re-encodes the DER and hashes the public key) in the same
-   run: three interleaved rounds, each on new certificates (its raw parse, then its ingestion), the verdict on the
+   run: three rounds on new certificates, raw parse and ingestion interleaved device by device, the verdict on the
    median of the rounds' shares. Target: >= 40 %.
 
     python benchmarks/ingest.py [--pfx 1000] [--certificates 5000] [--per-device 50]
@@ -167,9 +167,9 @@ def _device_findings(chunk: list[bytes]) -> object:
 
 
 def bench_x509(count: int, per_device: int, rounds: int = 3) -> None:
-    """`rounds` interleaved rounds, each on `count` new certificates: the raw parse rate over them, then their
-    ingestion (parse + upsert) into new devices, so that both sides of a round's share see the same machine. The
-    verdict is on the median share."""
+    """`rounds` rounds, each on `count` new certificates ingested (parse + upsert) into new devices, each device's
+    certificates parsed raw just before their ingestion, so that both sides of a round's share see the same machine.
+    The verdict is on the median share."""
     from certificates.bulk import IngestOptions, device_findings_apply
     from certificates.models import Certificate
     from certificates.selectors import group_default
@@ -191,25 +191,30 @@ def bench_x509(count: int, per_device: int, rounds: int = 3) -> None:
             )
             for i in range(count)
         ]
-        start = time.perf_counter()
-        for der in ders:
-            parse_der(der)
-        raw_rate = rate(count, time.perf_counter() - start)
-
         devices = Device.objects.bulk_create(
             [
                 Device(name=f"bench-{n:06d}", hostname=f"10.{n // 62500}.{n // 250 % 250}.{n % 250}", gateway=gateway)
                 for n in range(first // per_device, (first + count + per_device - 1) // per_device)
             ]
         )
-        durations = []
-        start = time.perf_counter()
+        # Device by device: the raw parse of the device's certificates, then their ingestion, so that both sides see
+        # the machine at the same moments (this VM's speed drifts by half within seconds). The raw parse is timed on
+        # its second pass over the device's certificates: warm, as in a tight loop (a first pass right after the
+        # database work runs ~10 % slower, which would flatter the share).
+        durations, raw_time = [], 0.0
         for index, device in enumerate(devices):
+            chunk = ders[index * per_device : (index + 1) * per_device]
+            for der in chunk:
+                parse_der(der)
             t = time.perf_counter()
-            findings = _device_findings(ders[index * per_device : (index + 1) * per_device])
+            for der in chunk:
+                parse_der(der)
+            t_raw = time.perf_counter()
+            findings = _device_findings(chunk)
             device_findings_apply(device_id=device.pk, findings=findings, options=options)  # type: ignore[arg-type]
-            durations.append(time.perf_counter() - t)
-        ingest_rate = rate(count, time.perf_counter() - start)
+            durations.append(time.perf_counter() - t_raw)
+            raw_time += t_raw - t
+        raw_rate, ingest_rate = rate(count, raw_time), rate(count, sum(durations))
         share = ingest_rate / raw_rate * 100
         raws.append(raw_rate)
         ingests.append(ingest_rate)
