@@ -96,7 +96,10 @@ def test_each_devices_validation_runs_on_its_own_gateways_worker(
     def state(device: dict[str, Any]) -> dict[str, Any]:
         return client.get(f"/api/v1/devices/{device['id']}/").json()  # type: ignore[no-any-return]
 
-    done_east = wait_for(lambda: (d := state(east))["validation"]["state"] == "finished" and d, timeout=90)
+    # Read again once finished: the response that shows the validation finished may hold the device as read a moment
+    # before (two queries, no shared snapshot); the validation and the device's status commit together.
+    wait_for(lambda: state(east)["validation"]["state"] == "finished", timeout=90)
+    done_east = state(east)
     assert done_east["status"] == "managed", done_east["status_reason"]
     assert done_east["validation"]["worker"].startswith("gw-east@")
     # No worker consumes gw.west yet: its validation waits there, untouched by the east and integrated workers.
@@ -104,7 +107,8 @@ def test_each_devices_validation_runs_on_its_own_gateways_worker(
     assert state(west)["validation"]["state"] == "queued"
 
     gateway_workers.append(start_gateway("west", redis_broker))
-    done_west = wait_for(lambda: (d := state(west))["validation"]["state"] == "finished" and d, timeout=90)
+    wait_for(lambda: state(west)["validation"]["state"] == "finished", timeout=90)
+    done_west = state(west)
     assert done_west["status"] == "managed", done_west["status_reason"]
     assert done_west["validation"]["worker"].startswith("gw-west@")
 
