@@ -264,10 +264,8 @@ def insert_rows(
     return rows
 
 
-def _json_values(field: Any, objs: Sequence[Any]) -> list[Any]:
-    """One column of `objs` as it goes into the JSON of a recordset (see PG_RECORD_TYPES)."""
-    values = list(map(attrgetter(field.attname), objs))
-    kind = field.get_internal_type()
+def _json_values(kind: str, values: list[Any]) -> list[Any]:
+    """A column's values as they go into the JSON of a recordset (see PG_RECORD_TYPES)."""
     if kind == "BinaryField":
         return [None if v is None else b2a_base64(v, newline=False).decode("ascii") for v in values]
     if kind == "DateTimeField":
@@ -293,19 +291,13 @@ def _pg_recordset(
     types: list[str] = []
     for model_field in fields:
         kind = model_field.get_internal_type()
-        values = (
-            _json_values(model_field, objs)
-            if kind != "DateTimeField"
-            else list(map(attrgetter(model_field.attname), objs))
-        )
+        values = list(map(attrgetter(model_field.attname), objs))
         if kind != "JSONField" and values.count(values[0]) == len(values):
             select.append(_pg_value(kind, f"%s::{PG_RECORD_TYPES[kind]}"))
-            scalars.append(values[0])
+            scalars.append(_json_values(kind, values[:1])[0])
             continue
-        if kind == "DateTimeField":
-            values = [None if v is None else v.isoformat() for v in values]
         select.append(_pg_value(kind, f"u.c{len(columns)}"))
-        columns.append(values)
+        columns.append(_json_values(kind, values))
         types.append(PG_RECORD_TYPES[kind])
     extra_names = [f"u.c{len(columns) + i}" for i in range(len(extra))]
     columns += [values for _, values in extra]

@@ -263,15 +263,28 @@ def list_files(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     recurse = params.get("recurse", True) is not False
     max_bytes = _int(params, "max_file_bytes", MAX_FILE_BYTES)
     ctx.step("connect")
+    return _read_folder(ctx, path, patterns, recurse, max_bytes, params.get("credential"), read_step="read")
+
+
+def _read_folder(
+    ctx: OpContext,
+    path: str,
+    patterns: list[Any],
+    recurse: bool,
+    max_bytes: int,
+    credential: Any,
+    *,
+    read_step: str,
+) -> dict[str, Any]:
+    """The folder or share's matching files (Read-Files in _common.ps1): connect with the credential, list, read."""
     with ctx.host.shares.lock:
-        tree = _tree_for(ctx, path, params.get("credential"), "connect")
+        tree = _tree_for(ctx, path, credential, "connect")
         ctx.step("list")
         if not tree.folder_exists(path):
             raise OpError("path_not_found", f"Cannot find path '{path}' because it does not exist.", "list")
         items = tree.list(path, [str(p) for p in patterns], recurse)
-        ctx.step("read")
-        files = [_file_view(item, max_bytes) for item in items]
-    return {"path": path, "files": files}
+        ctx.step(read_step)
+        return {"path": path, "files": [_file_view(item, max_bytes) for item in items]}
 
 
 def _file_view(item: FileItem, max_bytes: int) -> dict[str, Any]:
@@ -334,14 +347,9 @@ def discovery_snapshot(ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]
         patterns = file_spec.get("patterns") or ["*.pfx", "*.p12"]
         recurse = file_spec.get("recurse", True) is not False
         max_bytes = _int(file_spec, "max_file_bytes", MAX_FILE_BYTES)
-        with ctx.host.shares.lock:
-            tree = _tree_for(ctx, path, file_spec.get("credential"), "connect")
-            ctx.step("list")
-            if not tree.folder_exists(path):
-                raise OpError("path_not_found", f"Cannot find path '{path}' because it does not exist.", "list")
-            items = tree.list(path, [str(p) for p in patterns], recurse)
-            ctx.step("read_files")
-            return {"path": path, "files": [_file_view(item, max_bytes) for item in items]}
+        return _read_folder(
+            ctx, path, patterns, recurse, max_bytes, file_spec.get("credential"), read_step="read_files"
+        )
 
     snapshot: dict[str, Any] = {"stores": None, "sites": None, "files": None}
     if stores:

@@ -12,7 +12,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from devices.iis import operations as ops
 from devices.services import DeviceInput, GatewayInput
+
+# The demo lab's PKI share and the credential it accepts.
+SHARE = "\\\\fs01.lab.test\\pki"
+SHARE_CREDENTIAL = ops.FolderCredential("LAB\\svc-pki", "Share-Pki-2025!")
+
+
+class Recording:
+    """Passes every call to the real session and keeps the raw `data` of each operation (for shape checks)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.data: dict[str, Any] = {}
+
+    def run(self, op: str, params: dict[str, Any], script: str) -> Any:
+        self.data[op] = self.session.run(op, params, script)
+        return self.data[op]
 
 
 def client_pfx(common_name: str = "gateway-client", password: str = "pfx-pass") -> bytes:

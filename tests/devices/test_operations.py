@@ -13,6 +13,7 @@ from devices.iis.errors import OperationFailed
 from devices.iis.session import IISSession
 from iissim.control import ControlClient
 from iissim.lab import Lab
+from tests.devices.helpers import SHARE, SHARE_CREDENTIAL, Recording
 from tests.iissim.labtools import demo_lab, endpoint, served, shared_ca
 
 __all__ = ["demo_lab"]
@@ -57,20 +58,6 @@ MODES = [
     pytest.param("IIS2022", "https", "negotiate", id="negotiate-https"),
     pytest.param("IIS2022", "https", "basic", id="basic-https"),
 ]
-SHARE = "\\\\fs01.lab.test\\pki"
-SHARE_CREDENTIAL = ops.FolderCredential("LAB\\svc-pki", "Share-Pki-2025!")
-
-
-class Recording:
-    """Passes every call to the real session and keeps the raw `data` for shape checks."""
-
-    def __init__(self, session: IISSession) -> None:
-        self.session = session
-        self.data: dict[str, Any] = {}
-
-    def run(self, op: str, params: dict[str, Any], script: str) -> Any:
-        self.data[op] = self.session.run(op, params, script)
-        return self.data[op]
 
 
 def _keys(value: dict[str, Any], shape: str) -> None:

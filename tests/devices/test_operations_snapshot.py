@@ -4,31 +4,16 @@ alone while the others keep their data."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from devices.iis import operations as ops
 from devices.iis.session import IISSession
 from iissim.control import ControlClient
 from iissim.lab import Lab
+from tests.devices.helpers import SHARE, SHARE_CREDENTIAL, Recording
 from tests.iissim.labtools import demo_lab, endpoint
 
 __all__ = ["demo_lab"]
 
-SHARE = "\\\\fs01.lab.test\\pki"
-SHARE_CREDENTIAL = ops.FolderCredential("LAB\\svc-pki", "Share-Pki-2025!")
 SNAPSHOT_KEYS = {"stores", "sites", "files"}
-
-
-class Recording:
-    """Passes every call to the real session and keeps the raw `data` of each operation."""
-
-    def __init__(self, session: IISSession) -> None:
-        self.session = session
-        self.data: dict[str, Any] = {}
-
-    def run(self, op: str, params: dict[str, Any], script: str) -> Any:
-        self.data[op] = self.session.run(op, params, script)
-        return self.data[op]
 
 
 def test_one_round_trip_returns_what_the_single_source_operations_return(demo_lab: Lab) -> None:
